@@ -1,0 +1,255 @@
+import CMicroHTTPD
+import Glibc
+
+/// An HTTP/1.1 server on GNU libmicrohttpd: an epoll thread pool, keep-alive, optional TLS
+/// (GnuTLS inside libmicrohttpd), a request body limit and read timeouts. It knows nothing of
+/// the application: every request becomes a `Request`, the handler's `Response` is sent.
+public final class Server: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        /// 0 picks a free port; `boundPort` tells which.
+        public var port: UInt16
+        /// PEM certificate chain and private key; nil for plain HTTP.
+        public var tls: (certificate: String, key: String)?
+        public var threads: Int
+        /// Seconds a connection may stay idle or take to send a request.
+        public var connectionTimeout: Int
+        public var maximumBodyBytes: Int
+        public var maximumConnections: Int
+
+        public init(
+            host: String = "127.0.0.1", port: UInt16 = 8443, tls: (certificate: String, key: String)? = nil,
+            threads: Int = 4, connectionTimeout: Int = 30, maximumBodyBytes: Int = 1 << 20,
+            maximumConnections: Int = 4096
+        ) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.threads = threads
+            self.connectionTimeout = connectionTimeout
+            self.maximumBodyBytes = maximumBodyBytes
+            self.maximumConnections = maximumConnections
+        }
+    }
+
+    public typealias Handler = @Sendable (Request) -> Response
+
+    public let configuration: Configuration
+    let handler: Handler
+    private var daemon: OpaquePointer?
+    /// C strings handed to libmicrohttpd must outlive the daemon.
+    private var retainedCStrings: [UnsafeMutablePointer<CChar>] = []
+    private var socketAddress: UnsafeMutableRawPointer?
+
+    public init(configuration: Configuration, handler: @escaping Handler) {
+        self.configuration = configuration
+        self.handler = handler
+    }
+
+    deinit {
+        stop()
+        retainedCStrings.forEach { free($0) }
+        socketAddress?.deallocate()
+    }
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The port actually listened on.
+    public private(set) var boundPort: UInt16 = 0
+
+    public func start() throws {
+        var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_EPOLL.rawValue)
+        flags |= UInt32(MHD_USE_ERROR_LOG.rawValue)
+        var options: [MHD_OptionItem] = []
+        func option(_ kind: MHD_OPTION, _ value: Int, _ pointer: UnsafeMutableRawPointer? = nil) {
+            options.append(MHD_OptionItem(option: kind, value: value, ptr_value: pointer))
+        }
+        option(.THREAD_POOL_SIZE, max(1, configuration.threads))
+        option(.CONNECTION_TIMEOUT, configuration.connectionTimeout)
+        option(.CONNECTION_LIMIT, configuration.maximumConnections)
+        // Room for request headers; bodies are copied out as they arrive.
+        option(.CONNECTION_MEMORY_LIMIT, 64 * 1024)
+
+        let (address, isIPv6) = try Server.resolve(host: configuration.host, port: configuration.port)
+        socketAddress = address
+        if isIPv6 { flags |= UInt32(MHD_USE_IPv6.rawValue) }
+        option(.SOCK_ADDR, 0, address)
+
+        if let tls = configuration.tls {
+            flags |= UInt32(MHD_USE_TLS.rawValue)
+            let key = strdup(tls.key)!
+            let certificate = strdup(tls.certificate)!
+            retainedCStrings += [key, certificate]
+            option(.HTTPS_MEM_KEY, 0, UnsafeMutableRawPointer(key))
+            option(.HTTPS_MEM_CERT, 0, UnsafeMutableRawPointer(certificate))
+            // Modern protocol versions only.
+            let priorities = strdup("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")!
+            retainedCStrings.append(priorities)
+            option(.HTTPS_PRIORITIES, 0, UnsafeMutableRawPointer(priorities))
+        }
+        option(.END, 0, nil)
+
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        daemon = options.withUnsafeMutableBufferPointer { buffer in
+            mhd_shim_start(
+                flags, configuration.port, MHDCallbacks.access, context, MHDCallbacks.completed, nil,
+                buffer.baseAddress)
+        }
+        guard let daemon else {
+            throw StartError(
+                description:
+                    "could not listen on \(configuration.host):\(configuration.port): the port may be in use, the address not local, or the TLS certificate/key invalid"
+            )
+        }
+        boundPort = mhd_shim_bound_port(daemon)
+    }
+
+    public func stop() {
+        if let daemon {
+            MHD_stop_daemon(daemon)
+            self.daemon = nil
+        }
+    }
+
+    /// Turns a host name or IP literal into a socket address libmicrohttpd can bind.
+    static func resolve(host: String, port: UInt16) throws -> (UnsafeMutableRawPointer, Bool) {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &result)
+        guard status == 0, let first = result else {
+            throw StartError(description: "cannot resolve host '\(host)': use an IP address such as 0.0.0.0 or 127.0.0.1")
+        }
+        defer { freeaddrinfo(result) }
+        // Prefer IPv4 when a name resolves to both.
+        var chosen = first
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let entry = cursor {
+            if entry.pointee.ai_family == AF_INET {
+                chosen = entry
+                break
+            }
+            cursor = entry.pointee.ai_next
+        }
+        let length = Int(chosen.pointee.ai_addrlen)
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<sockaddr_storage>.size, alignment: 8)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<sockaddr_storage>.size)
+        storage.copyMemory(from: chosen.pointee.ai_addr, byteCount: length)
+        return (storage, chosen.pointee.ai_family == AF_INET6)
+    }
+}
+
+/// Per-request state kept by libmicrohttpd between the calls of the access handler.
+final class RequestState {
+    var body: [UInt8] = []
+    var tooLarge = false
+}
+
+/// libmicrohttpd's C callbacks. They are static members of a type in a non-main file so that
+/// they are not inferred `@MainActor` (they run on libmicrohttpd's threads).
+enum MHDCallbacks {
+    static let access: MHD_AccessHandlerCallback = {
+        cls, connection, url, method, _, uploadData, uploadDataSize, requestState in
+        guard let cls, let connection, let requestState, let uploadDataSize else { return .NO }
+        let server = Unmanaged<Server>.fromOpaque(cls).takeUnretainedValue()
+
+        // First call: only the headers are known. Returning before answering keeps the
+        // connection alive (libmicrohttpd answers with Connection: close otherwise).
+        guard let raw = requestState.pointee else {
+            let state = RequestState()
+            if let length = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length"),
+                let declared = Int(String(cString: length)), declared > server.configuration.maximumBodyBytes
+            {
+                state.tooLarge = true
+            }
+            requestState.pointee = Unmanaged.passRetained(state).toOpaque()
+            return .YES
+        }
+        let state = Unmanaged<RequestState>.fromOpaque(raw).takeUnretainedValue()
+
+        // Middle calls: body bytes.
+        if uploadDataSize.pointee > 0 {
+            let count = uploadDataSize.pointee
+            if !state.tooLarge, let uploadData {
+                if state.body.count + count > server.configuration.maximumBodyBytes {
+                    state.tooLarge = true
+                    state.body = []
+                } else {
+                    uploadData.withMemoryRebound(to: UInt8.self, capacity: count) {
+                        state.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+                    }
+                }
+            }
+            uploadDataSize.pointee = 0
+            return .YES
+        }
+
+        // Last call: the whole request is here.
+        let methodText = method.map { String(cString: $0) } ?? "GET"
+        let response: Response
+        if state.tooLarge {
+            response = HTTPError(
+                .payloadTooLarge, "The request body is larger than \(server.configuration.maximumBodyBytes) bytes."
+            ).response
+        } else {
+            let request = Request(
+                method: methodText,
+                path: url.map { String(cString: $0) } ?? "/",
+                queryItems: collect(connection, .GET_ARGUMENT_KIND),
+                headers: Dictionary(collect(connection, .HEADER_KIND).map { ($0.0.lowercased(), $0.1) }) { _, last in last },
+                body: state.body,
+                clientAddress: clientAddress(connection))
+            state.body = []
+            response = server.handler(request)
+        }
+        return send(response, omitBody: methodText == "HEAD", on: connection)
+    }
+
+    static let completed: MHD_RequestCompletedCallback = { _, _, requestState, _ in
+        guard let requestState, let raw = requestState.pointee else { return }
+        Unmanaged<RequestState>.fromOpaque(raw).release()
+        requestState.pointee = nil
+    }
+
+    static func send(_ response: Response, omitBody: Bool, on connection: OpaquePointer) -> MHD_Result {
+        let body = omitBody ? [] : response.body
+        let mhdResponse = body.withUnsafeBytes { bytes in
+            MHD_create_response_from_buffer(
+                bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
+        }
+        guard let mhdResponse else { return .NO }
+        for (name, value) in response.headers {
+            MHD_add_response_header(mhdResponse, name, value)
+        }
+        let result = MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+        MHD_destroy_response(mhdResponse)
+        return result
+    }
+
+    final class Collector {
+        var items: [(String, String)] = []
+    }
+
+    static func collect(_ connection: OpaquePointer, _ kind: MHD_ValueKind) -> [(String, String)] {
+        let collector = Collector()
+        let iterator: MHD_KeyValueIterator = { cls, _, key, value in
+            guard let cls, let key else { return .YES }
+            let collector = Unmanaged<Collector>.fromOpaque(cls).takeUnretainedValue()
+            collector.items.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+            return .YES
+        }
+        withExtendedLifetime(collector) {
+            _ = MHD_get_connection_values(connection, kind, iterator, Unmanaged.passUnretained(collector).toOpaque())
+        }
+        return collector.items
+    }
+
+    static func clientAddress(_ connection: OpaquePointer) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        mhd_shim_client_address(connection, &buffer, buffer.count)
+        return String(cString: buffer)
+    }
+}

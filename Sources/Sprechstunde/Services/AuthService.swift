@@ -1,0 +1,105 @@
+/// Sign-in for people and machine clients, bearer tokens, and who a token belongs to.
+public final class AuthService: Sendable {
+    public struct Settings: Sendable {
+        /// Lifetime of a bearer token in seconds.
+        public var tokenLifetime: Int64 = 86_400
+        /// Failed sign-ins allowed per account and per client address within `throttleWindow`.
+        public var failureLimit: Int = 10
+        public var throttleWindow: Int64 = 15 * 60
+        public var passwordCost: Crypto.PasswordCost = .interactive
+        public init() {}
+    }
+
+    let store: any Store
+    let clock: Clock
+    let settings: Settings
+    let throttle: Throttle
+    /// Verified against when the account does not exist, so both failures cost the same time.
+    let decoyHash: String
+
+    public init(store: any Store, clock: Clock = .system, settings: Settings = Settings()) {
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.throttle = Throttle(limit: settings.failureLimit, window: settings.throttleWindow)
+        self.decoyHash = Crypto.hashPassword(Crypto.randomAlphanumeric(24), cost: settings.passwordCost)
+    }
+
+    static let wrongCredentials = DomainError(.unauthenticated, "The e-mail address or password is wrong.")
+    static let wrongClientCredentials = DomainError(.unauthenticated, "The client_id or pw is wrong.")
+
+    /// `POST /api/v2/auth`.
+    public func signIn(email: String, password: String, from address: String) throws -> IssuedToken {
+        let normalised = email.trimmingWhitespace.lowercased()
+        let keys = ["account:" + normalised, "address:" + address]
+        try checkThrottle(keys)
+        let account = try store.account(email: normalised)
+        let now = clock.now()
+        let passwordMatches = Crypto.verifyPassword(password, hash: account?.passwordHash ?? decoyHash)
+        guard let (user, hash) = account, hash != nil, passwordMatches, user.isActive(at: now), user.role >= .doc else {
+            keys.forEach { throttle.recordFailure($0, now: now) }
+            throw Self.wrongCredentials
+        }
+        throttle.reset(keys[0])
+        return try issueToken(for: .user(user.id))
+    }
+
+    /// `POST /api/v2/client`.
+    public func clientSignIn(clientID: String, secret: String, from address: String) throws -> IssuedToken {
+        let keys = ["client:" + clientID, "address:" + address]
+        try checkThrottle(keys)
+        let found = try store.client(clientID: clientID)
+        let now = clock.now()
+        let secretMatches = Crypto.verifyPassword(secret, hash: found?.secretHash ?? decoyHash)
+        guard let (client, _) = found, secretMatches, client.revokedAt == nil else {
+            keys.forEach { throttle.recordFailure($0, now: now) }
+            throw Self.wrongClientCredentials
+        }
+        throttle.reset(keys[0])
+        return try issueToken(for: .client(client.id))
+    }
+
+    /// Who the bearer token belongs to; `.unauthenticated` if nobody (any more).
+    public func authenticate(token: String?) throws -> Principal {
+        guard let token, !token.isEmpty, token.count <= 256 else {
+            throw DomainError(.unauthenticated, "Sign in first: send 'Authorization: Bearer <access_token>'.")
+        }
+        let now = clock.now()
+        switch try store.tokenOwner(hash: Crypto.sha256(token), now: now) {
+        case .user(let id):
+            if let user = try store.user(id: id), user.isActive(at: now), user.role >= .doc {
+                return .user(id: user.id, companyID: user.companyID, role: user.role)
+            }
+        case .client(let id):
+            if let client = try store.client(id: id), client.revokedAt == nil {
+                return .client(id: client.id, companyID: client.companyID)
+            }
+        case nil:
+            break
+        }
+        throw DomainError(.unauthenticated, "The access token is invalid or has expired; sign in again.")
+    }
+
+    /// `POST /api/v2/auth/logout`: the token stops working at once.
+    public func signOut(token: String) throws {
+        try store.revokeToken(hash: Crypto.sha256(token), now: clock.now())
+    }
+
+    private func checkThrottle(_ keys: [String]) throws {
+        let now = clock.now()
+        let waits = keys.compactMap { throttle.retryAfter($0, now: now) }
+        if let wait = waits.max() {
+            throw DomainError(
+                .throttled, "Too many failed sign-in attempts. Try again in \(wait) seconds.", retryAfter: wait)
+        }
+    }
+
+    private func issueToken(for owner: TokenOwner) throws -> IssuedToken {
+        // 48 characters from 62 symbols: about 286 bits.
+        let value = Crypto.randomAlphanumeric(48)
+        let now = clock.now()
+        let expiresAt = now + settings.tokenLifetime
+        try store.insertToken(hash: Crypto.sha256(value), owner: owner, expiresAt: expiresAt, now: now)
+        return IssuedToken(value: value, expiresIn: settings.tokenLifetime, validUntil: expiresAt)
+    }
+}

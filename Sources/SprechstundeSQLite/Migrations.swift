@@ -1,0 +1,114 @@
+/// Versioned schema changes, applied in order at start-up inside one transaction each.
+/// Never edit a released migration: add a new one.
+enum Migrations {
+    static let all: [(version: Int, name: String, sql: String)] = [
+        (
+            1, "accounts",
+            """
+            CREATE TABLE companies (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                extid TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                deleted_at INTEGER
+            );
+            CREATE TABLE organisation_units (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('ousubsidiary', 'oulocation', 'department')),
+                company_id INTEGER NOT NULL REFERENCES companies(id),
+                name TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            CREATE INDEX organisation_units_by_company ON organisation_units(company_id, kind, id);
+            CREATE TABLE users (
+                id INTEGER PRIMARY KEY,
+                company_id INTEGER REFERENCES companies(id),
+                is_tan_user INTEGER NOT NULL DEFAULT 0,
+                name TEXT NOT NULL,
+                email TEXT,
+                password_hash TEXT,
+                title TEXT NOT NULL DEFAULT '',
+                gender TEXT NOT NULL DEFAULT 'notset',
+                mobile TEXT,
+                languages TEXT NOT NULL DEFAULT '',
+                extid TEXT,
+                description TEXT,
+                ousubsidiary_id INTEGER REFERENCES organisation_units(id) ON DELETE SET NULL,
+                oulocation_id INTEGER REFERENCES organisation_units(id) ON DELETE SET NULL,
+                department_id INTEGER REFERENCES organisation_units(id) ON DELETE SET NULL,
+                expires_at INTEGER,
+                is_unlocked INTEGER NOT NULL DEFAULT 1,
+                tan_data_agreed INTEGER NOT NULL DEFAULT 0,
+                tan_descriptions_agreed INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                deleted_at INTEGER
+            );
+            -- One live account per e-mail; TAN users (patients) may share addresses across calls.
+            CREATE UNIQUE INDEX users_account_email ON users(email) WHERE deleted_at IS NULL AND is_tan_user = 0;
+            CREATE INDEX users_by_company ON users(company_id, id);
+            CREATE TABLE user_roles (
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                role_id INTEGER NOT NULL CHECK (role_id BETWEEN 1 AND 5),
+                PRIMARY KEY (user_id, role_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX user_roles_by_role ON user_roles(role_id, user_id);
+            CREATE TABLE notification_options (
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                notification_id INTEGER NOT NULL,
+                enabled INTEGER NOT NULL,
+                value TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (user_id, notification_id)
+            ) WITHOUT ROWID;
+            CREATE TABLE machine_clients (
+                id INTEGER PRIMARY KEY,
+                company_id INTEGER NOT NULL REFERENCES companies(id),
+                client_id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                revoked_at INTEGER
+            );
+            CREATE TABLE access_tokens (
+                token_hash BLOB PRIMARY KEY,
+                user_id INTEGER REFERENCES users(id),
+                client_id INTEGER REFERENCES machine_clients(id),
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                revoked_at INTEGER,
+                CHECK ((user_id IS NULL) <> (client_id IS NULL))
+            ) WITHOUT ROWID;
+            CREATE INDEX access_tokens_by_user ON access_tokens(user_id) WHERE user_id IS NOT NULL;
+            CREATE INDEX access_tokens_by_client ON access_tokens(client_id) WHERE client_id IS NOT NULL;
+            CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
+            """
+        )
+    ]
+
+    static func apply(to connection: Connection) throws {
+        try connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        )
+        let applied = Set(try connection.query("SELECT version FROM schema_migrations").compactMap { $0.int(0) })
+        if let newest = applied.max(), newest > all.last!.version {
+            throw SQLiteError(
+                code: 0,
+                message: "the database has schema version \(newest) but this build knows only up to \(all.last!.version); run a newer Sprechstunde")
+        }
+        for migration in all where !applied.contains(Int64(migration.version)) {
+            try connection.execute("BEGIN IMMEDIATE")
+            do {
+                try connection.execute(migration.sql)
+                try connection.run(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, unixepoch())",
+                    [.int(Int64(migration.version)), .text(migration.name)])
+                try connection.execute("COMMIT")
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+}
