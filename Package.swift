@@ -29,7 +29,7 @@ let package = Package(
         .executableTarget(name: "sprechstunde", dependencies: ["SprechstundeServer"]),
 
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
-        .testTarget(name: "SprechstundeTests", dependencies: ["Sprechstunde"]),
+        .testTarget(name: "SprechstundeTests", dependencies: ["Sprechstunde", "SprechstundeSQLite"]),
         .testTarget(name: "SprechstundeSQLiteTests", dependencies: ["SprechstundeSQLite"]),
         .testTarget(name: "SprechstundeServerTests", dependencies: ["SprechstundeServer"]),
     ]

@@ -2,7 +2,7 @@ import Sprechstunde
 
 /// The embedded default store: every `Store` protocol on one SQLite database.
 public final class SQLiteStore: HealthCheck {
-    let database: Database
+    public let database: Database
 
     public init(database: Database) {
         self.database = database

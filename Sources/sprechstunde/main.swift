@@ -1,1 +1,4 @@
-print("hi")
+import Foundation
+import SprechstundeServer
+
+exit(CommandLineInterface.run(CommandLine.arguments))

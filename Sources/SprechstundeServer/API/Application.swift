@@ -1,0 +1,129 @@
+import Foundation
+import HTTPServer
+import Sprechstunde
+
+/// The API: the router with every route, error mapping in one place, security headers and
+/// the access log. `handle` is what the HTTP server calls for each request.
+public final class Application: Sendable {
+    public let store: any Store
+    let auth: AuthService
+    let users: UserService
+    let companies: CompanyService
+    let organisation: OrganisationService
+    let settings: Settings
+    /// Written once at the end of `init` (the route closures capture `self`), then only read.
+    public private(set) nonisolated(unsafe) var router = Router()
+    let log: Log
+
+    public struct Settings: Sendable {
+        /// Used for pagination links; nil derives it from the request's Host header.
+        public var publicURL: String?
+        /// Whether requests arrive over TLS (for links and HSTS).
+        public var tls: Bool = true
+        /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+        public var trustForwardedFor = false
+        public var auth = AuthService.Settings()
+        public init() {}
+    }
+
+    public init(store: any Store, settings: Settings = Settings(), clock: Clock = .system, log: Log = .standardError) {
+        self.store = store
+        self.settings = settings
+        self.log = log
+        auth = AuthService(store: store, clock: clock, settings: settings.auth)
+        users = UserService(store: store, clock: clock, passwordCost: settings.auth.passwordCost)
+        companies = CompanyService(store: store, clock: clock)
+        organisation = OrganisationService(store: store, clock: clock)
+        var router = Router()
+        registerHealthRoutes(&router)
+        registerAuthRoutes(&router)
+        registerCompanyRoutes(&router)
+        registerOrganisationRoutes(&router)
+        registerUserRoutes(&router)
+        registerDocumentationRoutes(&router)
+        self.router = router
+    }
+
+    /// Routes, maps errors to the contract's shape, adds headers and writes one access-log line.
+    public func handle(_ request: Request) -> Response {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var response: Response
+        do {
+            response = try router.handle(request)
+        } catch {
+            response = errorResponse(error, request: request)
+        }
+        response.headers.append(("Cache-Control", "no-store"))
+        response.headers.append(("X-Content-Type-Options", "nosniff"))
+        response.headers.append(("Referrer-Policy", "no-referrer"))
+        if settings.tls { response.headers.append(("Strict-Transport-Security", "max-age=31536000")) }
+        let template = router.template(method: request.method, path: request.path) ?? "(no route)"
+        let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
+        log.access(method: request.method, route: template, status: response.status, microseconds: micros)
+        return response
+    }
+
+    func errorResponse(_ error: any Error, request: Request) -> Response {
+        switch error {
+        case let error as HTTPError:
+            return error.response
+        case let error as DomainError:
+            return Self.httpError(for: error).response
+        default:
+            // Internals stay in the log (type and description only, never the request).
+            log.error("unexpected error on \(request.method) \(router.template(method: request.method, path: request.path) ?? "?"): \(error)")
+            return HTTPError(.internalServerError, "Something went wrong on our side; the error has been logged.").response
+        }
+    }
+
+    /// The one place where domain failures become HTTP statuses.
+    static func httpError(for error: DomainError) -> HTTPError {
+        switch error.kind {
+        case .unauthenticated: return HTTPError(.unauthorized, error.message, headers: [("WWW-Authenticate", "Bearer")])
+        case .forbidden: return HTTPError(.forbidden, error.message)
+        case .notFound: return HTTPError(.notFound, error.message)
+        case .conflict: return HTTPError(.conflict, error.message)
+        case .validation: return HTTPError(.unprocessableEntity, error.message, fieldErrors: error.fieldErrors)
+        case .throttled:
+            return HTTPError(.tooManyRequests, error.message, headers: [("Retry-After", String(error.retryAfter ?? 60))])
+        case .unavailable: return HTTPError(.serviceUnavailable, error.message)
+        default: return HTTPError(.internalServerError, "Something went wrong on our side; the error has been logged.")
+        }
+    }
+
+    // MARK: helpers for route handlers
+
+    func principal(_ request: Request) throws -> Principal {
+        try auth.authenticate(token: request.bearerToken)
+    }
+
+    /// The client's address for throttling.
+    func clientAddress(_ request: Request) -> String {
+        if settings.trustForwardedFor, let forwarded = request.header("x-forwarded-for"),
+            let first = forwarded.split(separator: ",").first
+        {
+            return first.trimmingCharacters(in: .whitespaces)
+        }
+        return request.clientAddress
+    }
+
+    /// Scheme and host for links in responses.
+    func baseURL(_ request: Request) -> String {
+        if let publicURL = settings.publicURL { return publicURL }
+        let scheme = settings.tls ? "https" : "http"
+        let host = request.header("host") ?? "localhost"
+        let safe = host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }
+        return "\(scheme)://\(safe ? host : "localhost")"
+    }
+
+    func pathID(_ request: Request, _ name: String = "id") throws -> Int64 {
+        guard let text = request.pathParameters[name], let id = Int64(text), id > 0 else {
+            throw HTTPError(.notFound, "No such object: ids are positive whole numbers.")
+        }
+        return id
+    }
+
+    func pageRequest(_ request: Request) throws -> PageRequest {
+        try PageRequest.parse(page: request.query("page"), perPage: request.query("per_page"))
+    }
+}

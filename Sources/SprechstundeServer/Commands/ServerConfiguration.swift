@@ -1,0 +1,103 @@
+import Foundation
+import HTTPServer
+
+/// Everything `serve` and `demo` need: defaults in code, then environment, then flags;
+/// validated before anything starts, with messages that say what to fix.
+public struct ServerConfiguration: Sendable {
+    public var host = "0.0.0.0"
+    public var port: UInt16 = 8443
+    public var dataDirectory = "./data"
+    public var databasePath: String?
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    public var plainHTTP = false
+    public var threads = 4
+    public var publicURL: String?
+    public var tokenLifetime: Int64 = 86_400
+    public var trustForwardedFor = false
+    public var maximumBodyBytes = 1 << 20
+    public var connectionTimeout = 30
+    public var accessLog = true
+
+    public init() {}
+
+    /// The SQLite file: `--database`, or `sprechstunde.sqlite` in the data directory.
+    public var resolvedDatabasePath: String {
+        databasePath ?? (dataDirectory as NSString).appendingPathComponent("sprechstunde.sqlite")
+    }
+
+    static let specs: [OptionSpec] = [
+        OptionSpec("host", "ADDRESS", help: "address to listen on (default 0.0.0.0)"),
+        OptionSpec("port", "PORT", help: "TCP port; 0 picks a free one (default 8443)"),
+        OptionSpec("data-dir", "DIR", help: "directory for the database and other state (default ./data)"),
+        OptionSpec("database", "FILE", help: "SQLite database file (default DIR/sprechstunde.sqlite)"),
+        OptionSpec("tls-cert", "FILE", help: "PEM certificate chain for HTTPS"),
+        OptionSpec("tls-key", "FILE", help: "PEM private key for HTTPS"),
+        OptionSpec("plain-http", help: "serve plain HTTP (only behind a TLS-terminating reverse proxy)", flag: true),
+        OptionSpec("threads", "N", help: "HTTP worker threads (default 4)"),
+        OptionSpec("public-url", "URL", help: "external base URL, e.g. https://video.example.org (for links)"),
+        OptionSpec("token-lifetime", "SECONDS", help: "bearer token lifetime (default 86400)"),
+        OptionSpec("trust-forwarded-for", help: "take client addresses from X-Forwarded-For (reverse proxy only)", flag: true),
+        OptionSpec("max-body-bytes", "BYTES", help: "largest accepted request body (default 1048576)"),
+        OptionSpec("connection-timeout", "SECONDS", help: "idle/read timeout per connection (default 30)"),
+        OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
+    ]
+
+    /// Applies parsed options over the defaults and validates the result.
+    mutating func apply(_ options: ParsedOptions) throws {
+        if let host = options.string("host") { self.host = host }
+        if let port = try options.int("port", in: 0...65535) { self.port = UInt16(port) }
+        if let directory = options.string("data-dir") { dataDirectory = directory }
+        if let database = options.string("database") { databasePath = database }
+        if let certificate = options.string("tls-cert") { tlsCertificatePath = certificate }
+        if let key = options.string("tls-key") { tlsKeyPath = key }
+        if try options.flag("plain-http") { plainHTTP = true }
+        if let threads = try options.int("threads", in: 1...256) { self.threads = threads }
+        if let url = options.string("public-url") { publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url }
+        if let lifetime = try options.int("token-lifetime", in: 60...31_536_000) { tokenLifetime = Int64(lifetime) }
+        if try options.flag("trust-forwarded-for") { trustForwardedFor = true }
+        if let bytes = try options.int("max-body-bytes", in: 1024...(64 << 20)) { maximumBodyBytes = bytes }
+        if let seconds = try options.int("connection-timeout", in: 1...3600) { connectionTimeout = seconds }
+        if let log = options.string("access-log") {
+            switch log.lowercased() {
+            case "on", "true", "1": accessLog = true
+            case "off", "false", "0": accessLog = false
+            default: throw UsageError(description: "--access-log takes on or off, not '\(log)'")
+            }
+        }
+    }
+
+    /// Checks that the combination makes sense before anything starts.
+    func validate() throws {
+        if let publicURL, !(publicURL.hasPrefix("https://") || publicURL.hasPrefix("http://")) {
+            throw UsageError(description: "--public-url must start with https:// (or http://), e.g. https://video.example.org")
+        }
+        if plainHTTP {
+            if tlsCertificatePath != nil || tlsKeyPath != nil {
+                throw UsageError(description: "--plain-http and --tls-cert/--tls-key exclude each other; choose one")
+            }
+            return
+        }
+        guard let certificate = tlsCertificatePath, let key = tlsKeyPath else {
+            throw UsageError(
+                description:
+                    "HTTPS needs --tls-cert FILE and --tls-key FILE (or SPRECHSTUNDE_TLS_CERT/SPRECHSTUNDE_TLS_KEY); use --plain-http only behind a TLS-terminating reverse proxy"
+            )
+        }
+        for (flag, path) in [("--tls-cert", certificate), ("--tls-key", key)] where !FileManager.default.isReadableFile(atPath: path) {
+            throw UsageError(description: "\(flag) \(path): no readable file there")
+        }
+    }
+
+    /// The certificate and key as PEM text.
+    func loadTLS() throws -> (certificate: String, key: String)? {
+        guard !plainHTTP, let certificate = tlsCertificatePath, let key = tlsKeyPath else { return nil }
+        let certificateText = try String(contentsOfFile: certificate, encoding: .utf8)
+        let keyText = try String(contentsOfFile: key, encoding: .utf8)
+        guard certificateText.contains("BEGIN CERTIFICATE") else {
+            throw UsageError(description: "--tls-cert \(certificate) holds no PEM certificate")
+        }
+        guard keyText.contains("PRIVATE KEY") else { throw UsageError(description: "--tls-key \(key) holds no PEM private key") }
+        return (certificateText, keyText)
+    }
+}
