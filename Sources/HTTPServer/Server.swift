@@ -56,6 +56,10 @@ public final class Server: @unchecked Sendable {
         public let description: String
     }
 
+    var tooLargeResponse: Response {
+        HTTPError(.payloadTooLarge, "The request body is larger than \(configuration.maximumBodyBytes) bytes.").response
+    }
+
     /// The port actually listened on.
     public private(set) var boundPort: UInt16 = 0
 
@@ -160,12 +164,15 @@ enum MHDCallbacks {
         // connection alive (libmicrohttpd answers with Connection: close otherwise).
         guard let raw = requestState.pointee else {
             let state = RequestState()
+            requestState.pointee = Unmanaged.passRetained(state).toOpaque()
+            // A declared body over the limit is refused before it is read (libmicrohttpd then
+            // closes the connection instead of draining the body).
             if let length = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length"),
                 let declared = Int(String(cString: length)), declared > server.configuration.maximumBodyBytes
             {
                 state.tooLarge = true
+                return send(server.tooLargeResponse, omitBody: false, on: connection)
             }
-            requestState.pointee = Unmanaged.passRetained(state).toOpaque()
             return .YES
         }
         let state = Unmanaged<RequestState>.fromOpaque(raw).takeUnretainedValue()
@@ -191,9 +198,7 @@ enum MHDCallbacks {
         let methodText = method.map { String(cString: $0) } ?? "GET"
         let response: Response
         if state.tooLarge {
-            response = HTTPError(
-                .payloadTooLarge, "The request body is larger than \(server.configuration.maximumBodyBytes) bytes."
-            ).response
+            response = server.tooLargeResponse
         } else {
             let request = Request(
                 method: methodText,

@@ -3,8 +3,11 @@ public final class AuthService: Sendable {
     public struct Settings: Sendable {
         /// Lifetime of a bearer token in seconds.
         public var tokenLifetime: Int64 = 86_400
-        /// Failed sign-ins allowed per account and per client address within `throttleWindow`.
+        /// Failed sign-ins allowed per account within `throttleWindow`.
         public var failureLimit: Int = 10
+        /// Failed sign-ins allowed per client address within `throttleWindow` (higher: a
+        /// practice's staff may share one address).
+        public var addressFailureLimit: Int = 50
         public var throttleWindow: Int64 = 15 * 60
         public var passwordCost: Crypto.PasswordCost = .interactive
         public init() {}
@@ -13,7 +16,8 @@ public final class AuthService: Sendable {
     let store: any Store
     let clock: Clock
     let settings: Settings
-    let throttle: Throttle
+    let accountThrottle: Throttle
+    let addressThrottle: Throttle
     /// Verified against when the account does not exist, so both failures cost the same time.
     let decoyHash: String
 
@@ -21,7 +25,8 @@ public final class AuthService: Sendable {
         self.store = store
         self.clock = clock
         self.settings = settings
-        self.throttle = Throttle(limit: settings.failureLimit, window: settings.throttleWindow)
+        self.accountThrottle = Throttle(limit: settings.failureLimit, window: settings.throttleWindow)
+        self.addressThrottle = Throttle(limit: settings.addressFailureLimit, window: settings.throttleWindow)
         self.decoyHash = Crypto.hashPassword(Crypto.randomAlphanumeric(24), cost: settings.passwordCost)
     }
 
@@ -31,31 +36,31 @@ public final class AuthService: Sendable {
     /// `POST /api/v2/auth`.
     public func signIn(email: String, password: String, from address: String) throws -> IssuedToken {
         let normalised = email.trimmingWhitespace.lowercased()
-        let keys = ["account:" + normalised, "address:" + address]
-        try checkThrottle(keys)
-        let account = try store.account(email: normalised)
+        let account = "account:" + normalised
+        try checkThrottle(account: account, address: address)
+        let found = try store.account(email: normalised)
         let now = clock.now()
-        let passwordMatches = Crypto.verifyPassword(password, hash: account?.passwordHash ?? decoyHash)
-        guard let (user, hash) = account, hash != nil, passwordMatches, user.isActive(at: now), user.role >= .doc else {
-            keys.forEach { throttle.recordFailure($0, now: now) }
+        let passwordMatches = Crypto.verifyPassword(password, hash: found?.passwordHash ?? decoyHash)
+        guard let (user, hash) = found, hash != nil, passwordMatches, user.isActive(at: now), user.role >= .doc else {
+            recordFailure(account: account, address: address, now: now)
             throw Self.wrongCredentials
         }
-        throttle.reset(keys[0])
+        accountThrottle.reset(account)
         return try issueToken(for: .user(user.id))
     }
 
     /// `POST /api/v2/client`.
     public func clientSignIn(clientID: String, secret: String, from address: String) throws -> IssuedToken {
-        let keys = ["client:" + clientID, "address:" + address]
-        try checkThrottle(keys)
+        let account = "client:" + clientID
+        try checkThrottle(account: account, address: address)
         let found = try store.client(clientID: clientID)
         let now = clock.now()
         let secretMatches = Crypto.verifyPassword(secret, hash: found?.secretHash ?? decoyHash)
         guard let (client, _) = found, secretMatches, client.revokedAt == nil else {
-            keys.forEach { throttle.recordFailure($0, now: now) }
+            recordFailure(account: account, address: address, now: now)
             throw Self.wrongClientCredentials
         }
-        throttle.reset(keys[0])
+        accountThrottle.reset(account)
         return try issueToken(for: .client(client.id))
     }
 
@@ -85,10 +90,15 @@ public final class AuthService: Sendable {
         try store.revokeToken(hash: Crypto.sha256(token), now: clock.now())
     }
 
-    private func checkThrottle(_ keys: [String]) throws {
+    private func recordFailure(account: String, address: String, now: Int64) {
+        accountThrottle.recordFailure(account, now: now)
+        addressThrottle.recordFailure(address, now: now)
+    }
+
+    private func checkThrottle(account: String, address: String) throws {
         let now = clock.now()
-        let waits = keys.compactMap { throttle.retryAfter($0, now: now) }
-        if let wait = waits.max() {
+        let waits = [accountThrottle.retryAfter(account, now: now), addressThrottle.retryAfter(address, now: now)]
+        if let wait = waits.compactMap({ $0 }).max() {
             throw DomainError(
                 .throttled, "Too many failed sign-in attempts. Try again in \(wait) seconds.", retryAfter: wait)
         }
