@@ -15,6 +15,8 @@ public struct Request: Sendable {
     public var pathParameters: [String: String] = [:]
     /// Filled in by the router: the matched route pattern, e.g. `/api/v2/users/{id}`.
     public var routeTemplate: String?
+    /// Set by the server when the body was larger than this many bytes and was not read.
+    public var bodyLimitExceeded: Int?
 
     public init(
         method: String, path: String, queryItems: [(String, String)] = [], headers: [String: String] = [:],

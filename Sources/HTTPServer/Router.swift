@@ -73,6 +73,9 @@ public struct Router: Sendable {
     /// Routes the request; errors thrown by handlers are left to the caller (the application
     /// decides how its errors map to responses).
     public func handle(_ request: Request) throws -> Response {
+        if let limit = request.bodyLimitExceeded {
+            throw HTTPError(.payloadTooLarge, "The request body is larger than \(limit) bytes.")
+        }
         var request = request
         switch match(method: request.method, path: request.path) {
         case .found(let route, let parameters):

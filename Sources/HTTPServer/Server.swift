@@ -56,10 +56,6 @@ public final class Server: @unchecked Sendable {
         public let description: String
     }
 
-    var tooLargeResponse: Response {
-        HTTPError(.payloadTooLarge, "The request body is larger than \(configuration.maximumBodyBytes) bytes.").response
-    }
-
     /// The port actually listened on.
     public private(set) var boundPort: UInt16 = 0
 
@@ -171,7 +167,7 @@ enum MHDCallbacks {
                 let declared = Int(String(cString: length)), declared > server.configuration.maximumBodyBytes
             {
                 state.tooLarge = true
-                return send(server.tooLargeResponse, omitBody: false, on: connection)
+                return respond(server, state, connection, url: url, method: method)
             }
             return .YES
         }
@@ -195,22 +191,27 @@ enum MHDCallbacks {
         }
 
         // Last call: the whole request is here.
+        return respond(server, state, connection, url: url, method: method)
+    }
+
+    /// Hands the request to the application. A body over the limit is not passed on; the
+    /// request is marked so that the application answers 413 through its usual path
+    /// (headers, access log).
+    static func respond(
+        _ server: Server, _ state: RequestState, _ connection: OpaquePointer, url: UnsafePointer<CChar>?,
+        method: UnsafePointer<CChar>?
+    ) -> MHD_Result {
         let methodText = method.map { String(cString: $0) } ?? "GET"
-        let response: Response
-        if state.tooLarge {
-            response = server.tooLargeResponse
-        } else {
-            let request = Request(
-                method: methodText,
-                path: url.map { String(cString: $0) } ?? "/",
-                queryItems: collect(connection, .GET_ARGUMENT_KIND),
-                headers: Dictionary(collect(connection, .HEADER_KIND).map { ($0.0.lowercased(), $0.1) }) { _, last in last },
-                body: state.body,
-                clientAddress: clientAddress(connection))
-            state.body = []
-            response = server.handler(request)
-        }
-        return send(response, omitBody: methodText == "HEAD", on: connection)
+        var request = Request(
+            method: methodText,
+            path: url.map { String(cString: $0) } ?? "/",
+            queryItems: collect(connection, .GET_ARGUMENT_KIND),
+            headers: Dictionary(collect(connection, .HEADER_KIND).map { ($0.0.lowercased(), $0.1) }) { _, last in last },
+            body: state.tooLarge ? [] : state.body,
+            clientAddress: clientAddress(connection))
+        if state.tooLarge { request.bodyLimitExceeded = server.configuration.maximumBodyBytes }
+        state.body = []
+        return send(server.handler(request), omitBody: methodText == "HEAD", on: connection)
     }
 
     static let completed: MHD_RequestCompletedCallback = { _, _, requestState, _ in

@@ -42,6 +42,8 @@ enum Migrations {
                 is_unlocked INTEGER NOT NULL DEFAULT 1,
                 tan_data_agreed INTEGER NOT NULL DEFAULT 0,
                 tan_descriptions_agreed INTEGER NOT NULL DEFAULT 0,
+                -- name and e-mail lower-cased by the application (SQLite's lower() knows ASCII only).
+                search_key TEXT NOT NULL DEFAULT '',
                 created_at INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL,
                 deleted_at INTEGER

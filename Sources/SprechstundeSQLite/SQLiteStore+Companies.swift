@@ -87,14 +87,20 @@ extension SQLiteStore: OrganisationStore {
     public func unit(kind: OrganisationUnit.Kind, id: OrganisationUnit.ID) throws -> OrganisationUnit? {
         try database.read { connection in
             try connection.query(
-                "SELECT \(Self.unitColumns) FROM organisation_units WHERE id = ? AND kind = ?", [.int(id), .text(kind.rawValue)]
+                """
+                SELECT \(Self.unitColumns) FROM organisation_units
+                WHERE id = ? AND kind = ? AND company_id IN (SELECT id FROM companies WHERE deleted_at IS NULL)
+                """, [.int(id), .text(kind.rawValue)]
             ).first.map(Self.unit)
         }
     }
 
     public func units(kind: OrganisationUnit.Kind, companyID: Company.ID?, page: PageRequest) throws -> Page<OrganisationUnit> {
         try database.read { connection in
-            let filter = "kind = ?1 AND (?2 IS NULL OR company_id = ?2)"
+            let filter = """
+                kind = ?1 AND (?2 IS NULL OR company_id = ?2)
+                AND company_id IN (SELECT id FROM companies WHERE deleted_at IS NULL)
+                """
             let total = try connection.query(
                 "SELECT count(*) FROM organisation_units WHERE \(filter)", [.text(kind.rawValue), .int(companyID)]
             ).first?.int(0)

@@ -53,6 +53,7 @@ extension SQLiteStore: UserStore {
             .text(user.mobile), .text(user.languages.joined(separator: "\n")), .text(user.extid), .text(user.description),
             .int(user.subsidiaryID), .int(user.locationID), .int(user.departmentID), .int(user.expiresAt),
             .bool(user.isUnlocked), .bool(user.dataAgreed), .bool(user.descriptionsAgreed), .int(user.updatedAt),
+            .text((user.name + "\n" + (user.email ?? "")).lowercased()),
         ]
     }
 
@@ -75,8 +76,8 @@ extension SQLiteStore: UserStore {
                 """
                 INSERT INTO users (company_id, name, email, title, gender, mobile, languages, extid, description,
                     ousubsidiary_id, oulocation_id, department_id, expires_at, is_unlocked, tan_data_agreed,
-                    tan_descriptions_agreed, updated_at, created_at, is_tan_user, password_hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    tan_descriptions_agreed, updated_at, search_key, created_at, is_tan_user, password_hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 Self.userValues(user) + [.int(user.createdAt), .bool(user.roles == [.tanuser]), .text(passwordHash)])
             let id = connection.lastInsertID
@@ -107,7 +108,8 @@ extension SQLiteStore: UserStore {
 
     public func users(_ query: UserQuery) throws -> Page<User> {
         try database.read { connection in
-            var conditions = ["u.deleted_at IS NULL"]
+            // TAN users are participants of calls, not accounts: they are never listed here.
+            var conditions = ["u.deleted_at IS NULL", "u.is_tan_user = 0"]
             var parameters: [SQLValue] = []
             if let companyID = query.companyID {
                 conditions.append("u.company_id = ?")
@@ -116,17 +118,14 @@ extension SQLiteStore: UserStore {
             if let role = query.role {
                 conditions.append("EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = ?)")
                 parameters.append(.int(Int64(role.rawValue)))
-            } else {
-                conditions.append("u.is_tan_user = 0")
             }
             if let onlyUserID = query.onlyUserID {
                 conditions.append("u.id = ?")
                 parameters.append(.int(onlyUserID))
             }
             if let search = query.search, !search.isEmpty {
-                conditions.append("(u.name LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')")
-                let pattern = "%" + Self.escapeLike(search.lowercased()) + "%"
-                parameters += [.text(pattern), .text(pattern)]
+                conditions.append("instr(u.search_key, ?) > 0")
+                parameters.append(.text(search.lowercased()))
             }
             let filter = conditions.joined(separator: " AND ")
             let total = try connection.query("SELECT count(*) FROM users u WHERE \(filter)", parameters).first?.int(0)
@@ -137,18 +136,13 @@ extension SQLiteStore: UserStore {
         }
     }
 
-    static func escapeLike(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_")
-    }
-
     public func updateUser(_ user: User, passwordHash: String?) throws {
         try write { connection in
             try connection.run(
                 """
                 UPDATE users SET company_id = ?, name = ?, email = ?, title = ?, gender = ?, mobile = ?, languages = ?,
                     extid = ?, description = ?, ousubsidiary_id = ?, oulocation_id = ?, department_id = ?, expires_at = ?,
-                    is_unlocked = ?, tan_data_agreed = ?, tan_descriptions_agreed = ?, updated_at = ?,
+                    is_unlocked = ?, tan_data_agreed = ?, tan_descriptions_agreed = ?, updated_at = ?, search_key = ?,
                     password_hash = coalesce(?, password_hash)
                 WHERE id = ? AND deleted_at IS NULL
                 """, Self.userValues(user) + [.text(passwordHash), .int(user.id)])

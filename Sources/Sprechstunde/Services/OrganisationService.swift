@@ -25,14 +25,19 @@ public final class OrganisationService: Sendable {
         -> OrganisationUnit
     {
         try Policy.require(principal, .manageOrganisation)
-        guard let companyID = companyID ?? principal.companyID else {
-            throw DomainError.invalid("company_id", "company_id is required.")
+        var errors = ValidationErrors()
+        let companyID = companyID ?? principal.companyID
+        if let companyID {
+            if try !principal.canSee(company: companyID) || store.company(id: companyID) == nil {
+                errors.add("company_id", "company_id \(companyID) is not a company you can manage.")
+            }
+        } else {
+            errors.add("company_id", "company_id is required.")
         }
-        guard principal.canSee(company: companyID), try store.company(id: companyID) != nil else {
-            throw DomainError.invalid("company_id", "company_id \(companyID) is not a company you can manage.")
-        }
-        let name = try CompanyService.validName(name, required: true)!
-        return try store.insertUnit(kind: kind, companyID: companyID, name: name, now: clock.now())
+        var validName: String?
+        do { validName = try CompanyService.validName(name, required: true) } catch { errors.merge(error.fieldErrors) }
+        try errors.check()
+        return try store.insertUnit(kind: kind, companyID: companyID!, name: validName!, now: clock.now())
     }
 
     public func update(as principal: Principal, kind: OrganisationUnit.Kind, id: OrganisationUnit.ID, name: String?) throws

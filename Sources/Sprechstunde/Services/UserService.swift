@@ -65,6 +65,7 @@ public final class UserService: Sendable {
         let isSelf = principal.userID == id
         if !Policy.allows(principal, .manageUsers) {
             guard isSelf else { throw DomainError.forbidden(Policy.message(for: .manageUsers)) }
+            try Policy.require(principal, .updateOwnProfile)
             let adminOnly = input.adminOnlyFields
             if !adminOnly.isEmpty {
                 throw DomainError.forbidden("Only an admin can change \(adminOnly.joined(separator: ", ")).")

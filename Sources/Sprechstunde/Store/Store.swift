@@ -65,7 +65,7 @@ public protocol UserStore: Sendable {
     func user(id: User.ID) throws -> User?
     /// An account (not a TAN user, not deleted) by lower-cased e-mail, with its password hash.
     func account(email: String) throws -> (User, passwordHash: String?)?
-    /// Accounts only (TAN users unless `query.role == .tanuser`), oldest first.
+    /// Accounts only (never TAN users), oldest first.
     func users(_ query: UserQuery) throws -> Page<User>
     /// Replaces the stored fields, roles and notification options; a nil hash keeps the password.
     func updateUser(_ user: User, passwordHash: String?) throws

@@ -68,8 +68,8 @@ public struct ValidationErrors: Sendable {
         }
     }
 
-    public mutating func merge(_ other: ValidationErrors) {
-        for (field, messages) in other.fields { messages.forEach { add(field, $0) } }
+    public mutating func merge(_ fields: [(String, [String])]) {
+        for (field, messages) in fields { messages.forEach { add(field, $0) } }
     }
 
     /// Throws a `.validation` error if anything was collected.
