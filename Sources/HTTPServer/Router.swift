@@ -25,7 +25,10 @@ public struct Router: Sendable {
             if part.hasPrefix("{") && part.hasSuffix("}") { return .parameter(String(part.dropFirst().dropLast())) }
             return .literal(String(part))
         }
-        precondition(!routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
+        // Parameter names do not tell routes apart: `/a/{id}` after `/a/{name}` could never match.
+        precondition(
+            !routes.contains { $0.method == method && Router.shape($0.segments) == Router.shape(segments) },
+            "duplicate route \(method) \(pattern)")
         routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
     }
 
@@ -34,6 +37,11 @@ public struct Router: Sendable {
     public mutating func put(_ pattern: String, _ handler: @escaping Handler) { add("PUT", pattern, handler) }
     public mutating func patch(_ pattern: String, _ handler: @escaping Handler) { add("PATCH", pattern, handler) }
     public mutating func delete(_ pattern: String, _ handler: @escaping Handler) { add("DELETE", pattern, handler) }
+
+    /// The segments with parameter names erased.
+    static func shape(_ segments: [Segment]) -> [Segment] {
+        segments.map { if case .parameter = $0 { return .parameter("") } else { return $0 } }
+    }
 
     static func split(_ path: String) -> [Substring] {
         path.split(separator: "/", omittingEmptySubsequences: true)

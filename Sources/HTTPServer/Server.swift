@@ -56,6 +56,10 @@ public final class Server: @unchecked Sendable {
         public let description: String
     }
 
+    /// How much of an oversized body is read (and discarded) so that the client gets to see
+    /// the 413 rather than a connection reset.
+    var drainLimit: Int { max(16 << 20, configuration.maximumBodyBytes * 4) }
+
     /// The port actually listened on.
     public private(set) var boundPort: UInt16 = 0
 
@@ -146,6 +150,8 @@ public final class Server: @unchecked Sendable {
 final class RequestState {
     var body: [UInt8] = []
     var tooLarge = false
+    /// Bytes of an oversized body read and thrown away.
+    var discarded = 0
 }
 
 /// libmicrohttpd's C callbacks. They are static members of a type in a non-main file so that
@@ -161,13 +167,17 @@ enum MHDCallbacks {
         guard let raw = requestState.pointee else {
             let state = RequestState()
             requestState.pointee = Unmanaged.passRetained(state).toOpaque()
-            // A declared body over the limit is refused before it is read (libmicrohttpd then
-            // closes the connection instead of draining the body).
             if let length = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length"),
                 let declared = Int(String(cString: length)), declared > server.configuration.maximumBodyBytes
             {
                 state.tooLarge = true
-                return respond(server, state, connection, url: url, method: method)
+                // Answering before the body is read makes libmicrohttpd close the connection
+                // while the client still sends, and most clients then see a reset instead of
+                // the 413. So a moderately oversized body is read and discarded; only a huge
+                // one is cut off early.
+                if declared > server.drainLimit {
+                    return respond(server, state, connection, url: url, method: method)
+                }
             }
             return .YES
         }
@@ -176,7 +186,13 @@ enum MHDCallbacks {
         // Middle calls: body bytes.
         if uploadDataSize.pointee > 0 {
             let count = uploadDataSize.pointee
-            if !state.tooLarge, let uploadData {
+            if state.tooLarge {
+                state.discarded += count
+                if state.discarded > server.drainLimit {
+                    uploadDataSize.pointee = 0
+                    return respond(server, state, connection, url: url, method: method)
+                }
+            } else if let uploadData {
                 if state.body.count + count > server.configuration.maximumBodyBytes {
                     state.tooLarge = true
                     state.body = []
