@@ -7,7 +7,9 @@ public struct HTTPError: Error, Sendable, Equatable {
     public let fieldErrors: [(String, [String])]
     public let headers: [(String, String)]
 
-    public init(_ status: Status, _ message: String, fieldErrors: [(String, [String])] = [], headers: [(String, String)] = []) {
+    public init(
+        _ status: Status, _ message: String, fieldErrors: [(String, [String])] = [], headers: [(String, String)] = []
+    ) {
         self.status = status
         self.message = message
         self.fieldErrors = fieldErrors

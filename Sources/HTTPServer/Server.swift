@@ -125,7 +125,8 @@ public final class Server: @unchecked Sendable {
         var result: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &result)
         guard status == 0, let first = result else {
-            throw StartError(description: "cannot resolve host '\(host)': use an IP address such as 0.0.0.0 or 127.0.0.1")
+            throw StartError(
+                description: "cannot resolve host '\(host)': use an IP address such as 0.0.0.0 or 127.0.0.1")
         }
         defer { freeaddrinfo(result) }
         // Prefer IPv4 when a name resolves to both.
@@ -222,7 +223,8 @@ enum MHDCallbacks {
             method: methodText,
             path: url.map { String(cString: $0) } ?? "/",
             queryItems: collect(connection, .GET_ARGUMENT_KIND),
-            headers: Dictionary(collect(connection, .HEADER_KIND).map { ($0.0.lowercased(), $0.1) }) { _, last in last },
+            headers: Dictionary(collect(connection, .HEADER_KIND).map { ($0.0.lowercased(), $0.1) }) { _, last in last
+            },
             body: state.tooLarge ? [] : state.body,
             clientAddress: clientAddress(connection))
         if state.tooLarge { request.bodyLimitExceeded = server.configuration.maximumBodyBytes }
@@ -272,6 +274,6 @@ enum MHDCallbacks {
     static func clientAddress(_ connection: OpaquePointer) -> String {
         var buffer = [CChar](repeating: 0, count: 64)
         mhd_shim_client_address(connection, &buffer, buffer.count)
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -112,7 +112,9 @@ final class Connection {
                     sqlite_shim_bind_text(statement, index, $0.baseAddress, Int32($0.count - 1))
                 }
             case .blob(let bytes):
-                status = bytes.withUnsafeBytes { sqlite_shim_bind_blob(statement, index, $0.baseAddress, Int32($0.count)) }
+                status = bytes.withUnsafeBytes {
+                    sqlite_shim_bind_blob(statement, index, $0.baseAddress, Int32($0.count))
+                }
             }
             guard status == SQLITE_OK else { throw error(status) }
         }

@@ -97,7 +97,9 @@ enum Migrations {
         if let newest = applied.max(), newest > all.last!.version {
             throw SQLiteError(
                 code: 0,
-                message: "the database has schema version \(newest) but this build knows only up to \(all.last!.version); run a newer Sprechstunde")
+                message:
+                    "the database has schema version \(newest) but this build knows only up to \(all.last!.version); run a newer Sprechstunde"
+            )
         }
         for migration in all where !applied.contains(Int64(migration.version)) {
             try connection.execute("BEGIN IMMEDIATE")

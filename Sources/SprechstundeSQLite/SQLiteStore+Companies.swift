@@ -30,7 +30,8 @@ extension SQLiteStore: CompanyStore {
     public func companies(onlyID: Company.ID?, page: PageRequest) throws -> Page<Company> {
         try database.read { connection in
             let filter = "deleted_at IS NULL AND (?1 IS NULL OR id = ?1)"
-            let total = try connection.query("SELECT count(*) FROM companies WHERE \(filter)", [.int(onlyID)]).first?.int(0)
+            let total = try connection.query("SELECT count(*) FROM companies WHERE \(filter)", [.int(onlyID)]).first?
+                .int(0)
             let rows = try connection.query(
                 "SELECT \(Self.companyColumns) FROM companies WHERE \(filter) ORDER BY id LIMIT ?2 OFFSET ?3",
                 [.int(onlyID), .int(Int64(page.perPage)), .int(Int64(page.offset))])
@@ -48,7 +49,8 @@ extension SQLiteStore: CompanyStore {
 
     public func deleteCompany(id: Company.ID, now: Int64) throws {
         try write { connection in
-            try connection.run("UPDATE companies SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [.int(now), .int(id)])
+            try connection.run(
+                "UPDATE companies SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [.int(now), .int(id)])
             try connection.run(
                 """
                 UPDATE access_tokens SET revoked_at = ?1 WHERE revoked_at IS NULL AND (
@@ -58,7 +60,8 @@ extension SQLiteStore: CompanyStore {
             try connection.run(
                 "UPDATE users SET deleted_at = ?1 WHERE company_id = ?2 AND deleted_at IS NULL", [.int(now), .int(id)])
             try connection.run(
-                "UPDATE machine_clients SET revoked_at = ?1 WHERE company_id = ?2 AND revoked_at IS NULL", [.int(now), .int(id)])
+                "UPDATE machine_clients SET revoked_at = ?1 WHERE company_id = ?2 AND revoked_at IS NULL",
+                [.int(now), .int(id)])
         }
     }
 }
@@ -66,7 +69,8 @@ extension SQLiteStore: CompanyStore {
 extension SQLiteStore: OrganisationStore {
     static func unit(_ row: Row) -> OrganisationUnit {
         OrganisationUnit(
-            id: row.int(0)!, kind: OrganisationUnit.Kind(rawValue: row.text(1)!)!, companyID: row.int(2)!, name: row.text(3)!,
+            id: row.int(0)!, kind: OrganisationUnit.Kind(rawValue: row.text(1)!)!, companyID: row.int(2)!,
+            name: row.text(3)!,
             createdAt: row.int(4)!, updatedAt: row.int(5)!)
     }
 
@@ -95,7 +99,9 @@ extension SQLiteStore: OrganisationStore {
         }
     }
 
-    public func units(kind: OrganisationUnit.Kind, companyID: Company.ID?, page: PageRequest) throws -> Page<OrganisationUnit> {
+    public func units(kind: OrganisationUnit.Kind, companyID: Company.ID?, page: PageRequest) throws -> Page<
+        OrganisationUnit
+    > {
         try database.read { connection in
             let filter = """
                 kind = ?1 AND (?2 IS NULL OR company_id = ?2)
@@ -121,7 +127,8 @@ extension SQLiteStore: OrganisationStore {
 
     public func deleteUnit(kind: OrganisationUnit.Kind, id: OrganisationUnit.ID) throws {
         try write { connection in
-            try connection.run("DELETE FROM organisation_units WHERE id = ? AND kind = ?", [.int(id), .text(kind.rawValue)])
+            try connection.run(
+                "DELETE FROM organisation_units WHERE id = ? AND kind = ?", [.int(id), .text(kind.rawValue)])
         }
     }
 }

@@ -7,7 +7,8 @@ extension SQLiteStore: ClientStore {
             revokedAt: row.int(5))
     }
 
-    public func insertClient(companyID: Company.ID, clientID: String, name: String, secretHash: String, now: Int64) throws
+    public func insertClient(companyID: Company.ID, clientID: String, name: String, secretHash: String, now: Int64)
+        throws
         -> MachineClient
     {
         let id = try write(uniqueField: "client_id") { connection in
@@ -34,7 +35,8 @@ extension SQLiteStore: ClientStore {
     public func client(id: MachineClient.ID) throws -> MachineClient? {
         try database.read { connection in
             try connection.query(
-                "SELECT id, company_id, client_id, name, created_at, revoked_at FROM machine_clients WHERE id = ?", [.int(id)]
+                "SELECT id, company_id, client_id, name, created_at, revoked_at FROM machine_clients WHERE id = ?",
+                [.int(id)]
             ).first.map(Self.client)
         }
     }
@@ -70,7 +72,8 @@ extension SQLiteStore: TokenStore {
     public func revokeToken(hash: [UInt8], now: Int64) throws {
         try write { connection in
             try connection.run(
-                "UPDATE access_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL", [.int(now), .blob(hash)])
+                "UPDATE access_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                [.int(now), .blob(hash)])
         }
     }
 

@@ -42,7 +42,9 @@ extension SQLiteStore: UserStore {
     static func notificationOptions(_ text: String?) -> [NotificationOption] {
         split(text, by: ";").compactMap { entry in
             let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard parts.count == 3, let id = Int(parts[0]), let kind = NotificationOption.Kind(rawValue: id) else { return nil }
+            guard parts.count == 3, let id = Int(parts[0]), let kind = NotificationOption.Kind(rawValue: id) else {
+                return nil
+            }
             return NotificationOption(kind: kind, enabled: parts[1] == "1", values: split(String(parts[2]), by: ","))
         }.sorted { $0.kind.rawValue < $1.kind.rawValue }
     }
@@ -50,7 +52,8 @@ extension SQLiteStore: UserStore {
     static func userValues(_ user: User) -> [SQLValue] {
         [
             .int(user.companyID), .text(user.name), .text(user.email), .text(user.title), .text(user.gender),
-            .text(user.mobile), .text(user.languages.joined(separator: "\n")), .text(user.extid), .text(user.description),
+            .text(user.mobile), .text(user.languages.joined(separator: "\n")), .text(user.extid),
+            .text(user.description),
             .int(user.subsidiaryID), .int(user.locationID), .int(user.departmentID), .int(user.expiresAt),
             .bool(user.isUnlocked), .bool(user.dataAgreed), .bool(user.descriptionsAgreed), .int(user.updatedAt),
             .text((user.name + "\n" + (user.email ?? "")).lowercased()),
@@ -60,13 +63,17 @@ extension SQLiteStore: UserStore {
     static func replaceRolesAndOptions(of user: User, id: User.ID, in connection: Connection) throws {
         try connection.run("DELETE FROM user_roles WHERE user_id = ?", [.int(id)])
         for role in Set(user.roles) {
-            try connection.run("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)", [.int(id), .int(Int64(role.rawValue))])
+            try connection.run(
+                "INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)", [.int(id), .int(Int64(role.rawValue))])
         }
         try connection.run("DELETE FROM notification_options WHERE user_id = ?", [.int(id)])
         for option in user.notificationOptions {
             try connection.run(
                 "INSERT INTO notification_options (user_id, notification_id, enabled, value) VALUES (?, ?, ?, ?)",
-                [.int(id), .int(Int64(option.kind.rawValue)), .bool(option.enabled), .text(option.values.joined(separator: ","))])
+                [
+                    .int(id), .int(Int64(option.kind.rawValue)), .bool(option.enabled),
+                    .text(option.values.joined(separator: ",")),
+                ])
         }
     }
 
@@ -89,7 +96,8 @@ extension SQLiteStore: UserStore {
 
     public func user(id: User.ID) throws -> User? {
         try database.read { connection in
-            try connection.query("\(Self.userSelect) WHERE u.id = ? AND u.deleted_at IS NULL", [.int(id)]).first.map(Self.user)
+            try connection.query("\(Self.userSelect) WHERE u.id = ? AND u.deleted_at IS NULL", [.int(id)]).first.map(
+                Self.user)
         }
     }
 
@@ -158,9 +166,11 @@ extension SQLiteStore: UserStore {
 
     public func deleteUser(id: User.ID, now: Int64) throws {
         try write { connection in
-            try connection.run("UPDATE users SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [.int(now), .int(id)])
             try connection.run(
-                "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", [.int(now), .int(id)])
+                "UPDATE users SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", [.int(now), .int(id)])
+            try connection.run(
+                "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                [.int(now), .int(id)])
         }
     }
 }

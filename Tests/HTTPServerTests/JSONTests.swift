@@ -43,8 +43,10 @@ struct JSONParserTests {
 
     @Test(
         "invalid numbers are refused",
-        arguments: ["01", "-", "+1", "1.", ".5", "1e", "1e+", "0x10", "NaN", "Infinity", "-Infinity", "1.2.3", "--1", "- 1",
-                    "00", "1_000"])
+        arguments: [
+            "01", "-", "+1", "1.", ".5", "1e", "1e+", "0x10", "NaN", "Infinity", "-Infinity", "1.2.3", "--1", "- 1",
+            "00", "1_000",
+        ])
     func invalidNumbers(_ input: String) {
         #expect(throws: JSONParseError.self) { try JSON.parse(input) }
     }
@@ -64,8 +66,10 @@ struct JSONParserTests {
 
     @Test(
         "malformed documents are refused",
-        arguments: ["", "   ", "[", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{a:1}", "{'a':1}", "tru", "nul",
-                    "[1 2]", "{\"a\":1 \"b\":2}", "\"abc", "'abc'", "True", "undefined"])
+        arguments: [
+            "", "   ", "[", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{a:1}", "{'a':1}", "tru", "nul",
+            "[1 2]", "{\"a\":1 \"b\":2}", "\"abc", "'abc'", "True", "undefined",
+        ])
     func malformed(_ input: String) {
         #expect(throws: JSONParseError.self) { try JSON.parse(input) }
     }
@@ -87,7 +91,9 @@ struct JSONParserTests {
         #expect(try parse(#""a\u20acb""#) == .string("a€b"))
     }
 
-    @Test("invalid escapes are refused", arguments: [#""\x41""#, #""\u12""#, #""\u12G4""#, #""\'""#, #""\"#, #""\U0041""#])
+    @Test(
+        "invalid escapes are refused",
+        arguments: [#""\x41""#, #""\u12""#, #""\u12G4""#, #""\'""#, #""\"#, #""\U0041""#])
     func invalidEscapes(_ input: String) {
         #expect(throws: JSONParseError.self) { try JSON.parse(input) }
     }
@@ -101,7 +107,9 @@ struct JSONParserTests {
 
     @Test(
         "unpaired surrogates are refused",
-        arguments: [#""\ud83d""#, #""\ude00""#, #""\ud83dx""#, #""\ud83d\u0041""#, #""\ud83d\ud83d""#, #""\ude00\ud83d""#])
+        arguments: [
+            #""\ud83d""#, #""\ude00""#, #""\ud83dx""#, #""\ud83d\u0041""#, #""\ud83d\ud83d""#, #""\ude00\ud83d""#,
+        ])
     func unpairedSurrogates(_ input: String) {
         #expect(throws: JSONParseError.self) { try JSON.parse(input) }
     }
@@ -144,7 +152,9 @@ struct JSONParserTests {
             value = first
         }
         #expect(depth == JSON.maximumDepth)
-        let objects = String(repeating: "{\"a\":", count: JSON.maximumDepth - 1) + "{}" + String(repeating: "}", count: JSON.maximumDepth - 1)
+        let objects =
+            String(repeating: "{\"a\":", count: JSON.maximumDepth - 1) + "{}"
+            + String(repeating: "}", count: JSON.maximumDepth - 1)
         #expect(throws: Never.self) { try JSON.parse(objects) }
     }
 
@@ -154,7 +164,9 @@ struct JSONParserTests {
         #expect(error?.reason.contains("nesting") == true)
         #expect(throws: JSONParseError.self) { try JSON.parse(nested(100_000)) }
         #expect(throws: JSONParseError.self) { try JSON.parse(String(repeating: "[", count: 1_000_000)) }
-        let objects = String(repeating: "{\"a\":", count: JSON.maximumDepth) + "{}" + String(repeating: "}", count: JSON.maximumDepth)
+        let objects =
+            String(repeating: "{\"a\":", count: JSON.maximumDepth) + "{}"
+            + String(repeating: "}", count: JSON.maximumDepth)
         #expect(throws: JSONParseError.self) { try JSON.parse(objects) }
     }
 
@@ -194,7 +206,9 @@ struct JSONParserTests {
 struct JSONWriterTests {
     @Test("compact output in member order")
     func compact() {
-        let value: JSON = ["data": ["id": 7, "name": "Arzt5", "tags": [], "extid": nil, "ok": true, "rate": .double(0.5)]]
+        let value: JSON = [
+            "data": ["id": 7, "name": "Arzt5", "tags": [], "extid": nil, "ok": true, "rate": .double(0.5)]
+        ]
         #expect(text(value) == #"{"data":{"id":7,"name":"Arzt5","tags":[],"extid":null,"ok":true,"rate":0.5}}"#)
         #expect(text(["b": 1, "a": 2]) == #"{"b":1,"a":2}"#)
     }

@@ -148,7 +148,9 @@ struct RouterTests {
     func template() {
         #expect(router.template(method: "GET", path: "/api/v2/users/123") == "/api/v2/users/{id}")
         #expect(router.template(method: "DELETE", path: "/api/v2/users/123") == "/api/v2/users/{id}")
-        #expect(router.template(method: "GET", path: "/api/v2/companies/1/users/2") == "/api/v2/companies/{company}/users/{user}")
+        #expect(
+            router.template(method: "GET", path: "/api/v2/companies/1/users/2")
+                == "/api/v2/companies/{company}/users/{user}")
         // 405 and 404 have no template.
         #expect(router.template(method: "POST", path: "/api/v2/users/123") == nil)
         #expect(router.template(method: "GET", path: "/api/v2/secret/123") == nil)

@@ -1,7 +1,7 @@
 import Foundation
+import Sprechstunde
 import Testing
 
-import Sprechstunde
 @testable import SprechstundeSQLite
 
 /// A directory of its own for each test, removed afterwards.
@@ -10,7 +10,8 @@ final class TemporaryDatabase {
     var path: String { directory.appendingPathComponent("store.sqlite").path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprechstunde-sqlite-\(UUID().uuidString)")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sprechstunde-sqlite-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
@@ -40,9 +41,14 @@ struct SQLiteFileTests {
         let store = try temporary.open()
         #expect(try store.database.schemaVersion() == Migrations.all.last!.version)
         #expect(try store.database.schemaVersion() >= 1)
-        let tables = try query(store, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").compactMap { $0.text(0) }
-        for table in ["access_tokens", "companies", "machine_clients", "notification_options", "organisation_units", "schema_migrations",
-                      "user_roles", "users"] {
+        let tables = try query(store, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").compactMap {
+            $0.text(0)
+        }
+        for table in [
+            "access_tokens", "companies", "machine_clients", "notification_options", "organisation_units",
+            "schema_migrations",
+            "user_roles", "users",
+        ] {
             #expect(tables.contains(table), "\(table)")
         }
         #expect(throws: Never.self) { try store.checkHealth() }
@@ -131,7 +137,8 @@ struct SQLiteUserTests {
     @Test("a user round-trips with every field")
     func roundTrip() throws {
         let subsidiary = try store.insertUnit(kind: .subsidiary, companyID: company.id, name: "Filiale", now: 1)
-        var user = account("full@example.org", company: company.id, name: "Arzt5 Code-Beispiele", roles: [.doc, .admin])
+        var user = account(
+            "full@example.org", company: company.id, name: "Arzt5 Code-Beispiele", roles: [.doc, .admin])
         user.title = "Dr."
         user.gender = "diverse"
         user.mobile = "+49 170 1234567"
@@ -183,8 +190,10 @@ struct SQLiteUserTests {
     @Test("TAN users may share an address with each other and with an account")
     func tanUsersShareEmail() throws {
         _ = try store.insertUser(account("patient@example.org", company: company.id), passwordHash: "h")
-        let tan1 = try store.insertUser(account("patient@example.org", company: company.id, roles: [.tanuser]), passwordHash: nil)
-        let tan2 = try store.insertUser(account("patient@example.org", company: company.id, roles: [.tanuser]), passwordHash: nil)
+        let tan1 = try store.insertUser(
+            account("patient@example.org", company: company.id, roles: [.tanuser]), passwordHash: nil)
+        let tan2 = try store.insertUser(
+            account("patient@example.org", company: company.id, roles: [.tanuser]), passwordHash: nil)
         #expect(tan1.id != tan2.id)
         // Sign-in finds the account, never a TAN user.
         #expect(try store.account(email: "patient@example.org")?.0.roles == [.doc])
@@ -230,7 +239,10 @@ struct SQLiteUserTests {
         var changed = try #require(try store.user(id: stored.id))
         changed.notificationOptions = [NotificationOption(kind: .smsChannel, enabled: false, values: [])]
         try store.updateUser(changed, passwordHash: nil)
-        #expect(try store.user(id: stored.id)?.notificationOptions == [NotificationOption(kind: .smsChannel, enabled: false)])
+        #expect(
+            try store.user(id: stored.id)?.notificationOptions == [
+                NotificationOption(kind: .smsChannel, enabled: false)
+            ])
         // And they come back through lists too.
         let listed = try store.users(UserQuery(onlyUserID: stored.id))
         #expect(listed.items.first?.notificationOptions == [NotificationOption(kind: .smsChannel, enabled: false)])
@@ -252,9 +264,12 @@ struct SQLiteUserTests {
         let other = try store.insertCompany(name: "Andere", extid: nil, now: 1)
         var ids: [User.ID] = []
         for index in 1...23 {
-            ids.append(try store.insertUser(account("u\(index)@example.org", company: company.id), passwordHash: nil).id)
+            ids.append(
+                try store.insertUser(account("u\(index)@example.org", company: company.id), passwordHash: nil).id)
         }
-        for index in 1...4 { _ = try store.insertUser(account("o\(index)@example.org", company: other.id), passwordHash: nil) }
+        for index in 1...4 {
+            _ = try store.insertUser(account("o\(index)@example.org", company: other.id), passwordHash: nil)
+        }
 
         let first = try store.users(UserQuery(companyID: company.id, page: PageRequest(page: 1, perPage: 10)))
         #expect(first.total == 23)
@@ -288,8 +303,10 @@ struct SQLiteUserTests {
 
     @Test("search matches name or e-mail, case-insensitively")
     func search() throws {
-        let arzt = try store.insertUser(account("arzt5@code-beispiele.de", company: company.id, name: "Arzt5 Code-Beispiele"), passwordHash: nil)
-        let other = try store.insertUser(account("info@praxis.example", company: company.id, name: "Erika Mustermann"), passwordHash: nil)
+        let arzt = try store.insertUser(
+            account("arzt5@code-beispiele.de", company: company.id, name: "Arzt5 Code-Beispiele"), passwordHash: nil)
+        let other = try store.insertUser(
+            account("info@praxis.example", company: company.id, name: "Erika Mustermann"), passwordHash: nil)
         #expect(try store.users(UserQuery(search: "ARZT5")).items.map(\.id) == [arzt.id])
         #expect(try store.users(UserQuery(search: "code-beispiele")).items.map(\.id) == [arzt.id])
         #expect(try store.users(UserQuery(search: "PRAXIS.example")).items.map(\.id) == [other.id])
@@ -300,11 +317,15 @@ struct SQLiteUserTests {
 
     @Test("LIKE wildcards in a search match literally")
     func searchEscapesWildcards() throws {
-        let percent = try store.insertUser(account("p@example.org", company: company.id, name: "100% Praxis"), passwordHash: nil)
+        let percent = try store.insertUser(
+            account("p@example.org", company: company.id, name: "100% Praxis"), passwordHash: nil)
         _ = try store.insertUser(account("q@example.org", company: company.id, name: "1000 Praxis"), passwordHash: nil)
-        let underscore = try store.insertUser(account("under_score@example.org", company: company.id, name: "Unter Strich"), passwordHash: nil)
-        _ = try store.insertUser(account("underXscore@example.org", company: company.id, name: "Unter X"), passwordHash: nil)
-        let backslash = try store.insertUser(account("b@example.org", company: company.id, name: #"Back\slash"#), passwordHash: nil)
+        let underscore = try store.insertUser(
+            account("under_score@example.org", company: company.id, name: "Unter Strich"), passwordHash: nil)
+        _ = try store.insertUser(
+            account("underXscore@example.org", company: company.id, name: "Unter X"), passwordHash: nil)
+        let backslash = try store.insertUser(
+            account("b@example.org", company: company.id, name: #"Back\slash"#), passwordHash: nil)
 
         #expect(try store.users(UserQuery(search: "100%")).items.map(\.id) == [percent.id])
         #expect(try store.users(UserQuery(search: "%")).items.map(\.id) == [percent.id])
@@ -316,8 +337,10 @@ struct SQLiteUserTests {
 
     @Test("search is case-insensitive for non-ASCII letters too")
     func searchUnicodeCase() throws {
-        let user = try store.insertUser(account("ue@example.org", company: company.id, name: "Übel Ärztin"), passwordHash: nil)
-        _ = try store.insertUser(account("other@example.org", company: company.id, name: "Ubel Arztin"), passwordHash: nil)
+        let user = try store.insertUser(
+            account("ue@example.org", company: company.id, name: "Übel Ärztin"), passwordHash: nil)
+        _ = try store.insertUser(
+            account("other@example.org", company: company.id, name: "Ubel Arztin"), passwordHash: nil)
         #expect(try store.users(UserQuery(search: "Übel")).items.map(\.id) == [user.id])
         #expect(try store.users(UserQuery(search: "übel")).items.map(\.id) == [user.id])
         #expect(try store.users(UserQuery(search: "ÄRZTIN")).items.map(\.id) == [user.id])
@@ -326,7 +349,8 @@ struct SQLiteUserTests {
 
     @Test("search follows changes of name and e-mail")
     func searchAfterUpdate() throws {
-        var user = try store.insertUser(account("old@example.org", company: company.id, name: "Alter Name"), passwordHash: nil)
+        var user = try store.insertUser(
+            account("old@example.org", company: company.id, name: "Alter Name"), passwordHash: nil)
         user.name = "Neuer Name"
         user.email = "new@example.org"
         try store.updateUser(user, passwordHash: nil)
@@ -339,9 +363,12 @@ struct SQLiteUserTests {
     @Test("role filter; TAN users are never listed")
     func roleFilter() throws {
         let doc = try store.insertUser(account("d@example.org", company: company.id, roles: [.doc]), passwordHash: nil)
-        let admin = try store.insertUser(account("a@example.org", company: company.id, roles: [.admin]), passwordHash: nil)
-        let both = try store.insertUser(account("b@example.org", company: company.id, roles: [.doc, .assistant]), passwordHash: nil)
-        let tan = try store.insertUser(account("t@example.org", company: company.id, roles: [.tanuser]), passwordHash: nil)
+        let admin = try store.insertUser(
+            account("a@example.org", company: company.id, roles: [.admin]), passwordHash: nil)
+        let both = try store.insertUser(
+            account("b@example.org", company: company.id, roles: [.doc, .assistant]), passwordHash: nil)
+        let tan = try store.insertUser(
+            account("t@example.org", company: company.id, roles: [.tanuser]), passwordHash: nil)
 
         #expect(try store.users(UserQuery(role: .doc)).items.map(\.id) == [doc.id, both.id])
         #expect(try store.users(UserQuery(role: .assistant)).items.map(\.id) == [both.id])
@@ -410,7 +437,9 @@ struct SQLiteOrganisationTests {
     @Test("units list by kind and company with totals")
     func listUnits() throws {
         let other = try store.insertCompany(name: "Andere", extid: nil, now: 1)
-        for index in 1...5 { _ = try store.insertUnit(kind: .location, companyID: company.id, name: "L\(index)", now: 1) }
+        for index in 1...5 {
+            _ = try store.insertUnit(kind: .location, companyID: company.id, name: "L\(index)", now: 1)
+        }
         _ = try store.insertUnit(kind: .location, companyID: other.id, name: "fremd", now: 1)
         _ = try store.insertUnit(kind: .department, companyID: company.id, name: "D", now: 1)
         let page = try store.units(kind: .location, companyID: company.id, page: PageRequest(page: 2, perPage: 2))
@@ -501,8 +530,10 @@ struct SQLiteTokenTests {
         let other = try store.insertCompany(name: "Andere", extid: nil, now: 1)
         let user = try store.insertUser(account("u@example.org", company: company.id), passwordHash: "h")
         let otherUser = try store.insertUser(account("o@example.org", company: other.id), passwordHash: "h")
-        let client = try store.insertClient(companyID: company.id, clientID: "client_a", name: "A", secretHash: "s", now: 1)
-        let otherClient = try store.insertClient(companyID: other.id, clientID: "client_o", name: "O", secretHash: "s", now: 1)
+        let client = try store.insertClient(
+            companyID: company.id, clientID: "client_a", name: "A", secretHash: "s", now: 1)
+        let otherClient = try store.insertClient(
+            companyID: other.id, clientID: "client_o", name: "O", secretHash: "s", now: 1)
         try store.insertToken(hash: hash("user"), owner: .user(user.id), expiresAt: 1000, now: 1)
         try store.insertToken(hash: hash("client"), owner: .client(client.id), expiresAt: 1000, now: 1)
         try store.insertToken(hash: hash("otherUser"), owner: .user(otherUser.id), expiresAt: 1000, now: 1)
@@ -526,7 +557,8 @@ struct SQLiteTokenTests {
 
     @Test("clients: lookup with the secret hash; the client_id is unique")
     func clients() throws {
-        let client = try store.insertClient(companyID: company.id, clientID: "client_x", name: "X", secretHash: "secret-hash", now: 3)
+        let client = try store.insertClient(
+            companyID: company.id, clientID: "client_x", name: "X", secretHash: "secret-hash", now: 3)
         let found = try #require(try store.client(clientID: "client_x"))
         #expect(found.0 == client)
         #expect(found.secretHash == "secret-hash")

@@ -23,10 +23,13 @@ struct ApplicationTests {
         companyID = try provisioning.createCompany(name: "Praxis A").id
         _ = try provisioning.createUser(
             name: "Ada Admin", email: "ada@a.example", password: "secret-password", role: .admin, companyID: companyID)
-        adminToken = try application.auth.signIn(email: "ada@a.example", password: "secret-password", from: "127.0.0.1").value
+        adminToken = try application.auth.signIn(email: "ada@a.example", password: "secret-password", from: "127.0.0.1")
+            .value
     }
 
-    func send(_ method: String, _ path: String, json: String? = nil, token: String? = nil, query: [(String, String)] = [])
+    func send(
+        _ method: String, _ path: String, json: String? = nil, token: String? = nil, query: [(String, String)] = []
+    )
         -> (status: Int, body: JSON?, response: Response)
     {
         var headers = ["content-type": "application/json", "host": "video.example"]
@@ -106,13 +109,15 @@ struct ApplicationTests {
 
     @Test func paginationLinksKeepOtherArguments() throws {
         for index in 0..<3 {
-            let body = #"{"name": "Doc \#(index)", "email": "doc\#(index)@a.example", "password": "12345678", "roles": [2]}"#
+            let body =
+                #"{"name": "Doc \#(index)", "email": "doc\#(index)@a.example", "password": "12345678", "roles": [2]}"#
             #expect(send("POST", "/api/v2/users", json: body, token: adminToken).status == 201)
         }
         let result = send("GET", "/api/v2/users", token: adminToken, query: [("per_page", "2"), ("role", "doc")])
         #expect(result.body?["meta"]?["total"] == .int(3))
         #expect(result.body?["meta"]?["last_page"] == .int(2))
-        #expect(result.body?["links"]?["next"] == .string("https://video.example/api/v2/users?per_page=2&role=doc&page=2"))
+        #expect(
+            result.body?["links"]?["next"] == .string("https://video.example/api/v2/users?per_page=2&role=doc&page=2"))
         #expect(result.body?["links"]?["prev"] == .null)
     }
 

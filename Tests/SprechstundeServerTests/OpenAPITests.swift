@@ -84,7 +84,9 @@ import Testing
         try withApplication { app in
             let documented = try documentedOperations(servedDocument(app))
             let extra = documented.subtracting(registeredOperations(app)).sorted()
-            #expect(extra.isEmpty, "openapi.json documents operations the server does not have: \(extra.joined(separator: ", "))")
+            #expect(
+                extra.isEmpty,
+                "openapi.json documents operations the server does not have: \(extra.joined(separator: ", "))")
         }
     }
 

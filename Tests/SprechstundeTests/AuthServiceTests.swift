@@ -27,7 +27,9 @@ struct AuthServiceTests {
     @Test("the password is case-sensitive")
     func passwordCase() throws {
         let world = try World()
-        expectDomainError(.unauthenticated) { try world.auth.signIn(email: "doctor@a.example", password: World.password.uppercased(), from: "x") }
+        expectDomainError(.unauthenticated) {
+            try world.auth.signIn(email: "doctor@a.example", password: World.password.uppercased(), from: "x")
+        }
     }
 
     @Test("a wrong password and an unknown e-mail give the same error")
@@ -46,7 +48,9 @@ struct AuthServiceTests {
         #expect(wrongPassword?.retryAfter == nil && unknownEmail?.retryAfter == nil)
     }
 
-    @Test("an unusable token is unauthenticated", arguments: [nil, "", "nonsense", String(repeating: "a", count: 257)] as [String?])
+    @Test(
+        "an unusable token is unauthenticated",
+        arguments: [nil, "", "nonsense", String(repeating: "a", count: 257)] as [String?])
     func badTokens(_ token: String?) throws {
         let world = try World()
         expectDomainError(.unauthenticated) { try world.auth.authenticate(token: token) }
@@ -101,7 +105,9 @@ struct AuthServiceTests {
         _ = try world.users.update(as: world.principal(world.doctorA), id: world.doctorA.id, input)
         expectDomainError(.unauthenticated) { try world.auth.authenticate(token: token) }
         expectDomainError(.unauthenticated) { try world.signIn(world.doctorA) }
-        #expect(throws: Never.self) { try world.auth.signIn(email: "doctor@a.example", password: "ganz-neues-passwort", from: "x") }
+        #expect(throws: Never.self) {
+            try world.auth.signIn(email: "doctor@a.example", password: "ganz-neues-passwort", from: "x")
+        }
     }
 
     @Test("an expired token is rejected")
@@ -135,7 +141,8 @@ struct AuthServiceTests {
         for attempt in 0..<3 {
             world.clock.advance(10)
             expectDomainError(.unauthenticated) {
-                try world.auth.signIn(email: "doctor@a.example", password: "falsch-\(attempt)", from: "198.51.100.\(attempt)")
+                try world.auth.signIn(
+                    email: "doctor@a.example", password: "falsch-\(attempt)", from: "198.51.100.\(attempt)")
             }
         }
         let throttled = expectDomainError(.throttled) {
@@ -195,11 +202,17 @@ struct AuthServiceTests {
         let (client, secret) = try world.provisioning.createClient(companyID: world.companyA.id, name: "Praxissoftware")
         let token = try world.auth.clientSignIn(clientID: client.clientID, secret: secret, from: "x").value
         #expect(try world.auth.authenticate(token: token) == .client(id: client.id, companyID: world.companyA.id))
-        let wrong = expectDomainError(.unauthenticated) { try world.auth.clientSignIn(clientID: client.clientID, secret: secret + "x", from: "x") }
-        let unknown = expectDomainError(.unauthenticated) { try world.auth.clientSignIn(clientID: "client_nope", secret: secret, from: "x") }
+        let wrong = expectDomainError(.unauthenticated) {
+            try world.auth.clientSignIn(clientID: client.clientID, secret: secret + "x", from: "x")
+        }
+        let unknown = expectDomainError(.unauthenticated) {
+            try world.auth.clientSignIn(clientID: "client_nope", secret: secret, from: "x")
+        }
         #expect(wrong?.message == unknown?.message)
         // A client's secret is not a user password and vice versa.
-        expectDomainError(.unauthenticated) { try world.auth.signIn(email: client.clientID, password: secret, from: "x") }
+        expectDomainError(.unauthenticated) {
+            try world.auth.signIn(email: client.clientID, password: secret, from: "x")
+        }
     }
 }
 
@@ -233,10 +246,19 @@ struct CompanyServiceTests {
 
     @Test("only a superadmin manages companies")
     func manage() throws {
-        expectDomainError(.forbidden) { try world.companies.create(as: world.principal(world.adminA), name: "Neu", extid: nil) }
-        expectDomainError(.forbidden) { try world.companies.update(as: world.principal(world.adminA), id: world.companyA.id, name: "Neu", extid: nil) }
-        expectDomainError(.forbidden) { try world.companies.delete(as: world.principal(world.adminA), id: world.companyB.id) }
-        expectDomainError(.forbidden) { try world.companies.list(as: .client(id: 1, companyID: world.companyA.id), page: PageRequest()) }
+        expectDomainError(.forbidden) {
+            try world.companies.create(as: world.principal(world.adminA), name: "Neu", extid: nil)
+        }
+        expectDomainError(.forbidden) {
+            try world.companies.update(
+                as: world.principal(world.adminA), id: world.companyA.id, name: "Neu", extid: nil)
+        }
+        expectDomainError(.forbidden) {
+            try world.companies.delete(as: world.principal(world.adminA), id: world.companyB.id)
+        }
+        expectDomainError(.forbidden) {
+            try world.companies.list(as: .client(id: 1, companyID: world.companyA.id), page: PageRequest())
+        }
 
         let superadmin = world.principal(world.superadmin)
         let created = try world.companies.create(as: superadmin, name: "  Zentrum C  ", extid: .some("ext-c"))
@@ -246,9 +268,13 @@ struct CompanyServiceTests {
         #expect(renamed.name == "Zentrum C2")
         #expect(try world.store.company(id: created.id)?.extid == nil)
 
-        let blank = expectDomainError(.validation) { try world.companies.create(as: superadmin, name: "   ", extid: nil) }
+        let blank = expectDomainError(.validation) {
+            try world.companies.create(as: superadmin, name: "   ", extid: nil)
+        }
         #expect(blank?.fieldErrors.map(\.0) == ["name"])
-        let missing = expectDomainError(.validation) { try world.companies.create(as: superadmin, name: nil, extid: nil) }
+        let missing = expectDomainError(.validation) {
+            try world.companies.create(as: superadmin, name: nil, extid: nil)
+        }
         #expect(missing?.fieldErrors.map(\.0) == ["name"])
     }
 
@@ -268,7 +294,8 @@ struct CompanyServiceTests {
     @Test("a superadmin cannot delete the own company")
     func deleteOwnCompany() throws {
         let boss = try world.provisioning.createUser(
-            name: "Boss", email: "boss@a.example", password: World.password, role: .superadmin, companyID: world.companyA.id)
+            name: "Boss", email: "boss@a.example", password: World.password, role: .superadmin,
+            companyID: world.companyA.id)
         expectDomainError(.conflict) { try world.companies.delete(as: world.principal(boss), id: world.companyA.id) }
         #expect(try world.store.company(id: world.companyA.id) != nil)
     }
@@ -290,37 +317,50 @@ struct OrganisationServiceTests {
         #expect(try world.organisation.list(as: adminA, kind: kind, page: PageRequest()).items.map(\.id) == [unit.id])
         #expect(try world.organisation.list(as: adminB, kind: kind, page: PageRequest()).total == 0)
         expectDomainError(.notFound) { try world.organisation.get(as: adminB, kind: kind, id: unit.id) }
-        expectDomainError(.notFound) { try world.organisation.update(as: adminB, kind: kind, id: unit.id, name: "gekapert") }
+        expectDomainError(.notFound) {
+            try world.organisation.update(as: adminB, kind: kind, id: unit.id, name: "gekapert")
+        }
         expectDomainError(.notFound) { try world.organisation.delete(as: adminB, kind: kind, id: unit.id) }
         #expect(try world.store.unit(kind: kind, id: unit.id)?.name == "Einheit A")
         // A doctor of A reads it.
-        #expect(try world.organisation.get(as: world.principal(world.doctorA), kind: kind, id: unit.id).name == "Einheit A")
+        #expect(
+            try world.organisation.get(as: world.principal(world.doctorA), kind: kind, id: unit.id).name == "Einheit A")
         // The superadmin sees it.
-        #expect(try world.organisation.list(as: world.principal(world.superadmin), kind: kind, page: PageRequest()).total == 1)
+        #expect(
+            try world.organisation.list(as: world.principal(world.superadmin), kind: kind, page: PageRequest()).total
+                == 1)
     }
 
     @Test("a unit looked up as another kind is not found")
     func wrongKind() throws {
-        let unit = try world.organisation.create(as: world.principal(world.adminA), kind: .location, companyID: nil, name: "Standort")
-        expectDomainError(.notFound) { try world.organisation.get(as: world.principal(world.adminA), kind: .department, id: unit.id) }
+        let unit = try world.organisation.create(
+            as: world.principal(world.adminA), kind: .location, companyID: nil, name: "Standort")
+        expectDomainError(.notFound) {
+            try world.organisation.get(as: world.principal(world.adminA), kind: .department, id: unit.id)
+        }
     }
 
     @Test("only admins manage units, and only in their company")
     func manage() throws {
         let doctor = world.principal(world.doctorA)
-        expectDomainError(.forbidden) { try world.organisation.create(as: doctor, kind: .subsidiary, companyID: nil, name: "x") }
         expectDomainError(.forbidden) {
-            try world.organisation.create(as: world.principal(world.assistantA), kind: .department, companyID: nil, name: "x")
+            try world.organisation.create(as: doctor, kind: .subsidiary, companyID: nil, name: "x")
+        }
+        expectDomainError(.forbidden) {
+            try world.organisation.create(
+                as: world.principal(world.assistantA), kind: .department, companyID: nil, name: "x")
         }
         let foreign = expectDomainError(.validation) {
-            try world.organisation.create(as: world.principal(world.adminA), kind: .subsidiary, companyID: world.companyB.id, name: "x")
+            try world.organisation.create(
+                as: world.principal(world.adminA), kind: .subsidiary, companyID: world.companyB.id, name: "x")
         }
         #expect(foreign?.fieldErrors.map(\.0) == ["company_id"])
         #expect(try world.store.units(kind: .subsidiary, companyID: nil, page: PageRequest()).total == 0)
 
         // A superadmin has no company of its own and must name one.
         let none = expectDomainError(.validation) {
-            try world.organisation.create(as: world.principal(world.superadmin), kind: .subsidiary, companyID: nil, name: "x")
+            try world.organisation.create(
+                as: world.principal(world.superadmin), kind: .subsidiary, companyID: nil, name: "x")
         }
         #expect(none?.fieldErrors.map(\.0) == ["company_id"])
         let made = try world.organisation.create(

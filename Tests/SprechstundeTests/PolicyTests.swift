@@ -10,7 +10,8 @@ private let expected: [Role: Set<Action>] = [
     .assistant: [.readCompanies, .readOrganisation, .readUsers, .updateOwnProfile],
     .admin: [.readCompanies, .readOrganisation, .readUsers, .updateOwnProfile, .manageOrganisation, .manageUsers],
     .superadmin: [
-        .readCompanies, .readOrganisation, .readUsers, .updateOwnProfile, .manageOrganisation, .manageUsers, .manageCompanies,
+        .readCompanies, .readOrganisation, .readUsers, .updateOwnProfile, .manageOrganisation, .manageUsers,
+        .manageCompanies,
     ],
 ]
 
@@ -86,7 +87,9 @@ struct PrincipalTests {
 
     @Test("a superadmin sees every company")
     func superadminScope() {
-        for principal in [Principal.user(id: 1, companyID: nil, role: .superadmin), .user(id: 1, companyID: 5, role: .superadmin)] {
+        for principal in [
+            Principal.user(id: 1, companyID: nil, role: .superadmin), .user(id: 1, companyID: 5, role: .superadmin),
+        ] {
             #expect(principal.canSee(company: 5))
             #expect(principal.canSee(company: 6))
             #expect(principal.canSee(company: nil))

@@ -86,7 +86,10 @@ struct UserActivityTests {
 struct NotificationOptionTests {
     @Test("complete lists every id in order with defaults off")
     func complete() {
-        let stored = [NotificationOption(kind: .documentSent, enabled: true), NotificationOption(kind: .emailChannel, enabled: true, values: ["x@y.de"])]
+        let stored = [
+            NotificationOption(kind: .documentSent, enabled: true),
+            NotificationOption(kind: .emailChannel, enabled: true, values: ["x@y.de"]),
+        ]
         let all = NotificationOption.complete(stored)
         #expect(all.map(\.kind.rawValue) == [1001, 1002, 2001, 2002, 2003, 3001, 3002, 3003, 3004, 4001])
         #expect(all.filter(\.enabled).map(\.kind) == [.emailChannel, .documentSent])
@@ -105,7 +108,8 @@ struct UserRulesTests {
     @Test(
         "valid e-mail addresses",
         arguments: [
-            "a@b.de", "arzt5@code-beispiele.de", "first.last+tag@sub.example.org", "UPPER@EXAMPLE.COM", "x_y-z@a-b.c-d.info",
+            "a@b.de", "arzt5@code-beispiele.de", "first.last+tag@sub.example.org", "UPPER@EXAMPLE.COM",
+            "x_y-z@a-b.c-d.info",
             String(repeating: "l", count: 64) + "@example.org",
         ])
     func validEmails(_ email: String) {
@@ -115,7 +119,8 @@ struct UserRulesTests {
     @Test(
         "invalid e-mail addresses",
         arguments: [
-            "", "a", "a@", "@b.de", "a@b", "a@@b.de", "a@b@c.de", "a b@c.de", "a@b .de", "a@b..de", "a@.b.de", "a@b.de.",
+            "", "a", "a@", "@b.de", "a@b", "a@@b.de", "a@b@c.de", "a b@c.de", "a@b .de", "a@b..de", "a@.b.de",
+            "a@b.de.",
             "a@-b.de", "a@b-.de", "a,b@c.de", "a;b@c.de", "a@b.de\n", "\ta@b.de",
             String(repeating: "l", count: 65) + "@example.org",
             "a@" + String(repeating: "d", count: 250) + ".de",
@@ -126,16 +131,20 @@ struct UserRulesTests {
 
     @Test(
         "valid phone numbers",
-        arguments: ["+49 170 1234567", "0170/1234567", "(030) 123-456", "12345", "+1.555.123.4567", "  +491701234567  ",
-                    String(repeating: "1", count: 20)])
+        arguments: [
+            "+49 170 1234567", "0170/1234567", "(030) 123-456", "12345", "+1.555.123.4567", "  +491701234567  ",
+            String(repeating: "1", count: 20),
+        ])
     func validPhones(_ phone: String) {
         #expect(UserRules.isValidPhone(phone))
     }
 
     @Test(
         "invalid phone numbers",
-        arguments: ["", "+", "1234", "+49 170 abc", "++49 1701234567", "49+1701234567", String(repeating: "1", count: 21),
-                    "+49 ١٧٠١٢٣٤٥٦٧", "0170_1234567", "0170#1234567"])
+        arguments: [
+            "", "+", "1234", "+49 170 abc", "++49 1701234567", "49+1701234567", String(repeating: "1", count: 21),
+            "+49 ١٧٠١٢٣٤٥٦٧", "0170_1234567", "0170#1234567",
+        ])
     func invalidPhones(_ phone: String) {
         #expect(!UserRules.isValidPhone(phone))
     }
@@ -209,7 +218,8 @@ struct UserRulesTests {
         #expect(fields(input) == [])
     }
 
-    @Test("roles 1 and 5, unknown ids and an empty list are refused", arguments: [[1], [5], [2, 5], [0], [6], [-1], []])
+    @Test(
+        "roles 1 and 5, unknown ids and an empty list are refused", arguments: [[1], [5], [2, 5], [0], [6], [-1], []])
     func refusedRoles(_ roles: [Int]) {
         var input = UserInput()
         input.roles = roles
@@ -219,14 +229,19 @@ struct UserRulesTests {
     @Test("every notification id of the contract is accepted")
     func knownNotificationIDs() {
         var input = UserInput()
-        input.notificationOptions = NotificationOption.Kind.allCases.map { NotificationOptionInput(notificationID: $0.rawValue, enabled: true) }
+        input.notificationOptions = NotificationOption.Kind.allCases.map {
+            NotificationOptionInput(notificationID: $0.rawValue, enabled: true)
+        }
         #expect(fields(input) == [])
     }
 
     @Test("unknown notification ids are refused", arguments: [0, 1000, 1003, 2004, 4002, 9999, -1001])
     func unknownNotificationID(_ id: Int) {
         var input = UserInput()
-        input.notificationOptions = [NotificationOptionInput(notificationID: 2001, enabled: true), NotificationOptionInput(notificationID: id, enabled: true)]
+        input.notificationOptions = [
+            NotificationOptionInput(notificationID: 2001, enabled: true),
+            NotificationOptionInput(notificationID: id, enabled: true),
+        ]
         #expect(fields(input) == ["notification_options.1.notification_id"])
     }
 
@@ -258,7 +273,9 @@ struct UserRulesTests {
     @Test("channel values must be addresses (1001) or phone numbers (1002)")
     func channelValues() {
         var input = UserInput()
-        input.notificationOptions = [NotificationOptionInput(notificationID: 1001, enabled: true, values: ["+49 170 1234567"])]
+        input.notificationOptions = [
+            NotificationOptionInput(notificationID: 1001, enabled: true, values: ["+49 170 1234567"])
+        ]
         #expect(fields(input) == ["notification_options.0.value"])
         input.notificationOptions = [NotificationOptionInput(notificationID: 1002, enabled: true, values: ["x@y.de"])]
         #expect(fields(input) == ["notification_options.0.value"])

@@ -31,7 +31,8 @@ struct UserServiceTests {
     @Test("an admin never sees another company's users in lists")
     func listIsScoped() throws {
         let page = try world.users.list(as: world.principal(world.adminA), search: nil, role: nil, page: all)
-        #expect(Set(page.items.map(\.id)) == [world.adminA.id, world.assistantA.id, world.doctorA.id, world.doctorA2.id])
+        #expect(
+            Set(page.items.map(\.id)) == [world.adminA.id, world.assistantA.id, world.doctorA.id, world.doctorA2.id])
         #expect(page.total == 4)
         #expect(page.items.allSatisfy { $0.companyID == world.companyA.id })
 
@@ -54,8 +55,12 @@ struct UserServiceTests {
     func assistantReads() throws {
         let page = try world.users.list(as: world.principal(world.assistantA), search: nil, role: nil, page: all)
         #expect(page.total == 4)
-        #expect(try world.users.get(as: world.principal(world.assistantA), id: world.doctorA.id).name == "Arzt5 Code-Beispiele")
-        expectDomainError(.notFound) { try world.users.get(as: world.principal(world.assistantA), id: world.doctorB.id) }
+        #expect(
+            try world.users.get(as: world.principal(world.assistantA), id: world.doctorA.id).name
+                == "Arzt5 Code-Beispiele")
+        expectDomainError(.notFound) {
+            try world.users.get(as: world.principal(world.assistantA), id: world.doctorB.id)
+        }
     }
 
     // MARK: doctors
@@ -86,7 +91,9 @@ struct UserServiceTests {
         // Updating another user of the company is forbidden for an assistant (who can see them).
         var input = UserInput()
         input.title = "Dr."
-        expectDomainError(.forbidden) { try world.users.update(as: world.principal(world.assistantA), id: world.doctorA.id, input) }
+        expectDomainError(.forbidden) {
+            try world.users.update(as: world.principal(world.assistantA), id: world.doctorA.id, input)
+        }
     }
 
     @Test("a doctor may change the own profile but not admin-only fields")
@@ -118,7 +125,8 @@ struct UserServiceTests {
 
     @Test("an admin creates a user in the own company, e-mail stored lower-case")
     func adminCreates() throws {
-        let user = try world.users.create(as: world.principal(world.adminA), world.newUserInput(email: " New.Person@A.Example "))
+        let user = try world.users.create(
+            as: world.principal(world.adminA), world.newUserInput(email: " New.Person@A.Example "))
         #expect(user.companyID == world.companyA.id)
         #expect(user.email == "new.person@a.example")
         #expect(user.roles == [.doc])
@@ -126,14 +134,18 @@ struct UserServiceTests {
         #expect(user.firstname == "Neue")
         #expect(user.lastname == "Person")
         // The password works.
-        #expect(throws: Never.self) { try world.auth.signIn(email: "new.person@a.example", password: "neues-passwort", from: "x") }
+        #expect(throws: Never.self) {
+            try world.auth.signIn(email: "new.person@a.example", password: "neues-passwort", from: "x")
+        }
     }
 
     @Test("a duplicate e-mail, compared case-insensitively, is a validation error")
     func duplicateEmail() throws {
         let admin = world.principal(world.adminA)
         for email in ["doctor@a.example", "DOCTOR@A.EXAMPLE", "  Doctor@A.example "] {
-            let error = expectDomainError(.validation) { try world.users.create(as: admin, world.newUserInput(email: email)) }
+            let error = expectDomainError(.validation) {
+                try world.users.create(as: admin, world.newUserInput(email: email))
+            }
             #expect(error?.fieldErrors.map(\.0) == ["email"], "\(email)")
         }
         // Also across companies: e-mail identifies an account platform-wide.
@@ -153,7 +165,8 @@ struct UserServiceTests {
         let admin = world.principal(world.adminA)
         for roles in [[5], [2, 5], [1]] {
             let error = expectDomainError(.validation) {
-                try world.users.create(as: admin, world.newUserInput(email: "boss\(roles.count)\(roles[0])@a.example", roles: roles))
+                try world.users.create(
+                    as: admin, world.newUserInput(email: "boss\(roles.count)\(roles[0])@a.example", roles: roles))
             }
             #expect(error?.fieldErrors.map(\.0) == ["roles"])
         }
@@ -167,21 +180,27 @@ struct UserServiceTests {
     @Test("an admin cannot create users in another company")
     func cannotCreateInOtherCompany() throws {
         let error = expectDomainError(.validation) {
-            try world.users.create(as: world.principal(world.adminA), world.newUserInput(email: "z@b.example", companyID: world.companyB.id))
+            try world.users.create(
+                as: world.principal(world.adminA),
+                world.newUserInput(email: "z@b.example", companyID: world.companyB.id))
         }
         #expect(error?.fieldErrors.map(\.0) == ["company_id"])
         #expect(try world.store.account(email: "z@b.example") == nil)
         // Nor move one there.
         var input = UserInput()
         input.companyID = world.companyB.id
-        let move = expectDomainError(.validation) { try world.users.update(as: world.principal(world.adminA), id: world.doctorA.id, input) }
+        let move = expectDomainError(.validation) {
+            try world.users.update(as: world.principal(world.adminA), id: world.doctorA.id, input)
+        }
         #expect(move?.fieldErrors.map(\.0) == ["company_id"])
     }
 
     @Test("an organisation unit of another company is refused on a user")
     func foreignUnitRefused() throws {
-        let unitB = try world.store.insertUnit(kind: .subsidiary, companyID: world.companyB.id, name: "Filiale B", now: 1)
-        let departmentB = try world.store.insertUnit(kind: .department, companyID: world.companyB.id, name: "Abteilung B", now: 1)
+        let unitB = try world.store.insertUnit(
+            kind: .subsidiary, companyID: world.companyB.id, name: "Filiale B", now: 1)
+        let departmentB = try world.store.insertUnit(
+            kind: .department, companyID: world.companyB.id, name: "Abteilung B", now: 1)
         let admin = world.principal(world.adminA)
 
         var input = world.newUserInput(email: "unit@a.example")
@@ -198,8 +217,10 @@ struct UserServiceTests {
 
     @Test("a unit of the own company is accepted; one of the wrong kind is not")
     func ownUnit() throws {
-        let subsidiary = try world.store.insertUnit(kind: .subsidiary, companyID: world.companyA.id, name: "Filiale A", now: 1)
-        let location = try world.store.insertUnit(kind: .location, companyID: world.companyA.id, name: "Standort A", now: 1)
+        let subsidiary = try world.store.insertUnit(
+            kind: .subsidiary, companyID: world.companyA.id, name: "Filiale A", now: 1)
+        let location = try world.store.insertUnit(
+            kind: .location, companyID: world.companyA.id, name: "Standort A", now: 1)
         let admin = world.principal(world.adminA)
         var input = world.newUserInput(email: "unit@a.example")
         input.subsidiaryID = .some(subsidiary.id)
@@ -232,10 +253,11 @@ struct UserServiceTests {
         _ = try world.users.update(as: admin, id: world.doctorA.id, input)
         input.notificationOptions = [NotificationOptionInput(notificationID: 3001, enabled: false)]
         let user = try world.users.update(as: admin, id: world.doctorA.id, input)
-        #expect(user.notificationOptions == [
-            NotificationOption(kind: .emailChannel, enabled: true, values: ["extra@mail.example"]),
-            NotificationOption(kind: .documentReceived, enabled: false),
-        ])
+        #expect(
+            user.notificationOptions == [
+                NotificationOption(kind: .emailChannel, enabled: true, values: ["extra@mail.example"]),
+                NotificationOption(kind: .documentReceived, enabled: false),
+            ])
         input.notificationOptions = [NotificationOptionInput(notificationID: 7777, enabled: true)]
         let error = expectDomainError(.validation) { try world.users.update(as: admin, id: world.doctorA.id, input) }
         #expect(error?.fieldErrors.map(\.0) == ["notification_options.0.notification_id"])
@@ -262,13 +284,16 @@ struct UserServiceTests {
         expectDomainError(.notFound) { try world.users.delete(as: admin, id: world.doctorA2.id) }
         #expect(try world.users.list(as: admin, search: nil, role: nil, page: all).total == 3)
         // The e-mail is free again.
-        #expect(throws: Never.self) { try world.users.create(as: admin, world.newUserInput(email: "doctor2@a.example")) }
+        #expect(throws: Never.self) {
+            try world.users.create(as: admin, world.newUserInput(email: "doctor2@a.example"))
+        }
     }
 
     @Test("only a superadmin touches a superadmin")
     func superadminProtected() throws {
         let second = try world.provisioning.createUser(
-            name: "Super A", email: "super@a.example", password: World.password, role: .superadmin, companyID: world.companyA.id)
+            name: "Super A", email: "super@a.example", password: World.password, role: .superadmin,
+            companyID: world.companyA.id)
         let admin = world.principal(world.adminA)
         expectDomainError(.forbidden) { try world.users.delete(as: admin, id: second.id) }
         var input = UserInput()

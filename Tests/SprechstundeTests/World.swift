@@ -1,9 +1,9 @@
 import Foundation
+import SprechstundeSQLite
 import Synchronization
 import Testing
 
 @testable import Sprechstunde
-import SprechstundeSQLite
 
 /// A clock the test moves by hand.
 final class ManualClock: Sendable {
@@ -44,7 +44,8 @@ final class World {
     let doctorB: User
 
     init(auth settings: AuthService.Settings = World.authSettings()) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sprechstunde-tests-\(UUID().uuidString)")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "sprechstunde-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try SQLiteStore(path: directory.appendingPathComponent("test.sqlite").path, readers: 2)
         users = UserService(store: store, clock: clock.clock, passwordCost: .minimal)
@@ -57,7 +58,8 @@ final class World {
         companyA = try provisioning.createCompany(name: "Praxis A")
         companyB = try provisioning.createCompany(name: "Klinik B")
         let make = { (name: String, email: String, role: Role, company: Company?) throws -> User in
-            try provisioning.createUser(name: name, email: email, password: World.password, role: role, companyID: company?.id)
+            try provisioning.createUser(
+                name: name, email: email, password: World.password, role: role, companyID: company?.id)
         }
         superadmin = try make("Super Admin", "super@platform.example", .superadmin, nil)
         adminA = try make("Admin A", "admin@a.example", .admin, companyA)

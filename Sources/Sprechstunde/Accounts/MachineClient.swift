@@ -10,7 +10,9 @@ public struct MachineClient: Sendable, Equatable {
     public var createdAt: Int64
     public var revokedAt: Int64?
 
-    public init(id: ID, companyID: Company.ID, clientID: String, name: String, createdAt: Int64, revokedAt: Int64? = nil) {
+    public init(
+        id: ID, companyID: Company.ID, clientID: String, name: String, createdAt: Int64, revokedAt: Int64? = nil
+    ) {
         self.id = id
         self.companyID = companyID
         self.clientID = clientID

@@ -83,7 +83,9 @@ public enum UserRules {
             if input.name == nil { errors.add("name", "name is required.") }
             if input.email == nil { errors.add("email", "email is required.") }
             if input.password == nil { errors.add("password", "password is required.") }
-            if input.roles == nil { errors.add("roles", "roles is required: a list of role ids, e.g. [2] for a doctor.") }
+            if input.roles == nil {
+                errors.add("roles", "roles is required: a list of role ids, e.g. [2] for a doctor.")
+            }
         }
         if let name = input.name {
             if name.trimmingWhitespace.isEmpty { errors.add("name", "name must not be empty.") }
@@ -115,7 +117,9 @@ public enum UserRules {
                 let field = "notification_options.\(index)"
                 guard let kind = NotificationOption.Kind(rawValue: option.notificationID) else {
                     let known = NotificationOption.Kind.allCases.map { String($0.rawValue) }.joined(separator: ", ")
-                    errors.add("\(field).notification_id", "\(option.notificationID) is not a notification id; known: \(known).")
+                    errors.add(
+                        "\(field).notification_id",
+                        "\(option.notificationID) is not a notification id; known: \(known).")
                     continue
                 }
                 if !seen.insert(option.notificationID).inserted {

@@ -9,7 +9,8 @@ public struct Company: Sendable, Equatable {
     public var updatedAt: Int64
     public var deletedAt: Int64?
 
-    public init(id: ID, name: String, extid: String? = nil, createdAt: Int64, updatedAt: Int64, deletedAt: Int64? = nil) {
+    public init(id: ID, name: String, extid: String? = nil, createdAt: Int64, updatedAt: Int64, deletedAt: Int64? = nil)
+    {
         self.id = id
         self.name = name
         self.extid = extid

@@ -8,12 +8,17 @@ public final class OrganisationService: Sendable {
         self.clock = clock
     }
 
-    public func list(as principal: Principal, kind: OrganisationUnit.Kind, page: PageRequest) throws -> Page<OrganisationUnit> {
+    public func list(as principal: Principal, kind: OrganisationUnit.Kind, page: PageRequest) throws -> Page<
+        OrganisationUnit
+    > {
         try Policy.require(principal, .readOrganisation)
-        return try store.units(kind: kind, companyID: principal.isSuperadmin ? nil : (principal.companyID ?? -1), page: page)
+        return try store.units(
+            kind: kind, companyID: principal.isSuperadmin ? nil : (principal.companyID ?? -1), page: page)
     }
 
-    public func get(as principal: Principal, kind: OrganisationUnit.Kind, id: OrganisationUnit.ID) throws -> OrganisationUnit {
+    public func get(as principal: Principal, kind: OrganisationUnit.Kind, id: OrganisationUnit.ID) throws
+        -> OrganisationUnit
+    {
         try Policy.require(principal, .readOrganisation)
         guard let unit = try store.unit(kind: kind, id: id), principal.canSee(company: unit.companyID) else {
             throw DomainError.notFound("\(kind.displayName) \(id)")
@@ -21,7 +26,8 @@ public final class OrganisationService: Sendable {
         return unit
     }
 
-    public func create(as principal: Principal, kind: OrganisationUnit.Kind, companyID: Company.ID?, name: String?) throws
+    public func create(as principal: Principal, kind: OrganisationUnit.Kind, companyID: Company.ID?, name: String?)
+        throws
         -> OrganisationUnit
     {
         try Policy.require(principal, .manageOrganisation)
@@ -40,7 +46,8 @@ public final class OrganisationService: Sendable {
         return try store.insertUnit(kind: kind, companyID: companyID!, name: validName!, now: clock.now())
     }
 
-    public func update(as principal: Principal, kind: OrganisationUnit.Kind, id: OrganisationUnit.ID, name: String?) throws
+    public func update(as principal: Principal, kind: OrganisationUnit.Kind, id: OrganisationUnit.ID, name: String?)
+        throws
         -> OrganisationUnit
     {
         try Policy.require(principal, .manageOrganisation)

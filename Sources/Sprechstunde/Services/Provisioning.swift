@@ -17,7 +17,9 @@ public final class Provisioning: Sendable {
     }
 
     /// Any role, superadmin included; a superadmin may have no company.
-    public func createUser(name: String, email: String, password: String, role: Role, companyID: Company.ID?) throws -> User {
+    public func createUser(name: String, email: String, password: String, role: Role, companyID: Company.ID?) throws
+        -> User
+    {
         var input = UserInput()
         input.name = name
         input.email = email
@@ -26,7 +28,9 @@ public final class Provisioning: Sendable {
         UserRules.check(input, creating: false, into: &errors)
         if role == .tanuser { errors.add("role", "TAN users are created with a call.") }
         if role != .superadmin && companyID == nil { errors.add("company", "a company is required for this role.") }
-        if let companyID, try store.company(id: companyID) == nil { errors.add("company", "company \(companyID) does not exist.") }
+        if let companyID, try store.company(id: companyID) == nil {
+            errors.add("company", "company \(companyID) does not exist.")
+        }
         try errors.check()
         let now = clock.now()
         let user = User(

@@ -48,7 +48,8 @@ public final class UserService: Sendable {
         try errors.check()
 
         let now = clock.now()
-        var user = User(companyID: companyID, name: input.name!.trimmingWhitespace, email: input.email!.normalisedEmail, roles: [])
+        var user = User(
+            companyID: companyID, name: input.name!.trimmingWhitespace, email: input.email!.normalisedEmail, roles: [])
         apply(input, to: &user)
         user.createdAt = now
         user.updatedAt = now

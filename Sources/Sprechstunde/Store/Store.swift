@@ -28,7 +28,8 @@ public protocol CompanyStore: Sendable {
 }
 
 public protocol OrganisationStore: Sendable {
-    func insertUnit(kind: OrganisationUnit.Kind, companyID: Company.ID, name: String, now: Int64) throws -> OrganisationUnit
+    func insertUnit(kind: OrganisationUnit.Kind, companyID: Company.ID, name: String, now: Int64) throws
+        -> OrganisationUnit
     func unit(kind: OrganisationUnit.Kind, id: OrganisationUnit.ID) throws -> OrganisationUnit?
     func units(kind: OrganisationUnit.Kind, companyID: Company.ID?, page: PageRequest) throws -> Page<OrganisationUnit>
     func updateUnit(_ unit: OrganisationUnit) throws

@@ -71,8 +71,11 @@ public final class Application: Sendable {
             return Self.httpError(for: error).response
         default:
             // Internals stay in the log (type and description only, never the request).
-            log.error("unexpected error on \(request.method) \(router.template(method: request.method, path: request.path) ?? "?"): \(error)")
-            return HTTPError(.internalServerError, "Something went wrong on our side; the error has been logged.").response
+            log.error(
+                "unexpected error on \(request.method) \(router.template(method: request.method, path: request.path) ?? "?"): \(error)"
+            )
+            return HTTPError(.internalServerError, "Something went wrong on our side; the error has been logged.")
+                .response
         }
     }
 
@@ -85,7 +88,8 @@ public final class Application: Sendable {
         case .conflict: return HTTPError(.conflict, error.message)
         case .validation: return HTTPError(.unprocessableEntity, error.message, fieldErrors: error.fieldErrors)
         case .throttled:
-            return HTTPError(.tooManyRequests, error.message, headers: [("Retry-After", String(error.retryAfter ?? 60))])
+            return HTTPError(
+                .tooManyRequests, error.message, headers: [("Retry-After", String(error.retryAfter ?? 60))])
         case .unavailable: return HTTPError(.serviceUnavailable, error.message)
         default: return HTTPError(.internalServerError, "Something went wrong on our side; the error has been logged.")
         }

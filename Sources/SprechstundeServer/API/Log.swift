@@ -17,7 +17,9 @@ public struct Log: Sendable {
     func access(method: String, route: String, status: Int, microseconds: UInt64) {
         guard accessLog else { return }
         let safeMethod = method.count <= 10 && method.allSatisfy(\.isLetter) ? method : "?"
-        write("access method=\(safeMethod) route=\(route) status=\(status) duration_ms=\(String(format: "%.2f", Double(microseconds) / 1000))")
+        write(
+            "access method=\(safeMethod) route=\(route) status=\(status) duration_ms=\(String(format: "%.2f", Double(microseconds) / 1000))"
+        )
     }
 
     func error(_ message: String) { write("error " + message) }

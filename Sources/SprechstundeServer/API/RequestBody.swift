@@ -83,7 +83,8 @@ struct RequestBody {
 
     mutating func intList(_ key: String) -> [Int]? {
         guard let value = value(key) else { return nil }
-        guard case .array(let items) = value, let ints = Optional(items.compactMap(Self.integer)), ints.count == items.count
+        guard case .array(let items) = value, let ints = Optional(items.compactMap(Self.integer)),
+            ints.count == items.count
         else {
             errors.add(key, "\(key) must be a list of whole numbers.")
             return nil

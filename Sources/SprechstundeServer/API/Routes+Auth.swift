@@ -50,7 +50,9 @@ extension Application {
             let roles = Role.allCases
             let page = try pageRequest(request)
             let slice = Array(roles.dropFirst(page.offset).prefix(page.perPage))
-            return Wire.page(Page(items: slice, total: roles.count, request: page), request: request, base: baseURL(request)) {
+            return Wire.page(
+                Page(items: slice, total: roles.count, request: page), request: request, base: baseURL(request)
+            ) {
                 ["id": .int($0.rawValue), "name": .string($0.name), "description": .string($0.summary)]
             }
         }

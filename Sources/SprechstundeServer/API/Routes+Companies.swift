@@ -58,7 +58,8 @@ extension Application {
                 var body = try RequestBody(request)
                 let name = body.string("name")
                 try body.check()
-                return Wire.single(try organisation.update(as: principal, kind: kind, id: pathID(request), name: name).json)
+                return Wire.single(
+                    try organisation.update(as: principal, kind: kind, id: pathID(request), name: name).json)
             }
             router.put(collection + "/{id}", update)
             router.patch(collection + "/{id}", update)

@@ -9,7 +9,9 @@ extension Application {
             var role: Role?
             if let text = request.query("role") {
                 role = Int(text).flatMap(Role.init(rawValue:)) ?? Role.allCases.first { $0.name == text }
-                if role == nil { throw DomainError.invalid("role", "role must be a role id (1-5) or name such as doc.") }
+                if role == nil {
+                    throw DomainError.invalid("role", "role must be a role id (1-5) or name such as doc.")
+                }
             }
             let search = request.query("search").flatMap { $0.isEmpty ? nil : $0 }
             let users = try users.list(as: principal, search: search, role: role, page: page)
@@ -71,7 +73,10 @@ extension Application {
                 default: values = entry.stringList("value") ?? []
                 }
                 body.adopt(entry, prefix: "notification_options.\(index)")
-                if let id { options.append(NotificationOptionInput(notificationID: Int(clamping: id), enabled: enabled, values: values)) }
+                if let id {
+                    options.append(
+                        NotificationOptionInput(notificationID: Int(clamping: id), enabled: enabled, values: values))
+                }
             }
             input.notificationOptions = options
         }

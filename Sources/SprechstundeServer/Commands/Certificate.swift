@@ -9,7 +9,8 @@ enum Certificate {
         let key = directory + "/key.pem"
         let files = FileManager.default
         if files.fileExists(atPath: certificate) && files.fileExists(atPath: key) { return }
-        try files.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try files.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
@@ -24,7 +25,9 @@ enum Certificate {
         do {
             try process.run()
         } catch {
-            throw UsageError(description: "cannot run openssl to make the demo certificate: install it with 'apt-get install openssl'")
+            throw UsageError(
+                description:
+                    "cannot run openssl to make the demo certificate: install it with 'apt-get install openssl'")
         }
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {

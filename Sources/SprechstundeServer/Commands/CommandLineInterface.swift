@@ -28,7 +28,9 @@ public enum CommandLineInterface {
     ]
 
     /// Runs the command and returns the process exit status.
-    public static func run(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> Int32 {
+    public static func run(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> Int32
+    {
         var arguments = Array(arguments.dropFirst())
         guard let command = arguments.first, command != "--help", command != "-h", command != "help" else {
             say(overview)
@@ -55,7 +57,10 @@ public enum CommandLineInterface {
             case "user create": try createUser(arguments, environment)
             case "client create": try createClient(arguments, environment)
             default:
-                throw UsageError(description: "unknown command '\(command)'; commands: demo, serve, migrate, company create, user create, client create")
+                throw UsageError(
+                    description:
+                        "unknown command '\(command)'; commands: demo, serve, migrate, company create, user create, client create"
+                )
             }
             return 0
         } catch is HelpShown {
@@ -76,7 +81,8 @@ public enum CommandLineInterface {
     struct HelpShown: Error {}
 
     static func withOptions(
-        _ command: String, _ summary: String, _ specs: [OptionSpec], _ arguments: [String], _ environment: [String: String],
+        _ command: String, _ summary: String, _ specs: [OptionSpec], _ arguments: [String],
+        _ environment: [String: String],
         _ body: (ParsedOptions) throws -> Void
     ) throws {
         if arguments.contains("--help") || arguments.contains("-h") {
@@ -105,7 +111,8 @@ public enum CommandLineInterface {
     }
 
     static func migrate(_ arguments: [String], _ environment: [String: String]) throws {
-        try withOptions("migrate", "Applies pending database migrations and exits.", storeSpecs, arguments, environment) { options in
+        try withOptions("migrate", "Applies pending database migrations and exits.", storeSpecs, arguments, environment)
+        { options in
             let store = try storeFrom(options)
             say("Database is at schema version \(try store.database.schemaVersion()).")
         }
@@ -113,7 +120,9 @@ public enum CommandLineInterface {
 
     static func createCompany(_ arguments: [String], _ environment: [String: String]) throws {
         let specs = storeSpecs + [OptionSpec("name", "NAME", help: "the company's name")]
-        try withOptions("company create", "Creates a company (tenant) and prints its id.", specs, arguments, environment) { options in
+        try withOptions(
+            "company create", "Creates a company (tenant) and prints its id.", specs, arguments, environment
+        ) { options in
             let company = try Provisioning(store: storeFrom(options)).createCompany(name: options.required("name"))
             say("Created company \(company.id) (\(company.name)).")
         }
@@ -130,11 +139,16 @@ public enum CommandLineInterface {
             ]
         try withOptions("user create", "Creates a user who can sign in.", specs, arguments, environment) { options in
             let roleName = try options.required("role")
-            guard let role = Role.allCases.first(where: { $0.name == roleName || String($0.rawValue) == roleName }), role != .tanuser
-            else { throw UsageError(description: "--role must be doc, assistant, admin or superadmin, not '\(roleName)'") }
+            guard let role = Role.allCases.first(where: { $0.name == roleName || String($0.rawValue) == roleName }),
+                role != .tanuser
+            else {
+                throw UsageError(description: "--role must be doc, assistant, admin or superadmin, not '\(roleName)'")
+            }
             var companyID: Int64?
             if let text = options.string("company") {
-                guard let id = Int64(text) else { throw UsageError(description: "--company must be a company id (a number)") }
+                guard let id = Int64(text) else {
+                    throw UsageError(description: "--company must be a company id (a number)")
+                }
                 companyID = id
             }
             let generated = options.string("password") == nil
@@ -153,7 +167,9 @@ public enum CommandLineInterface {
                 OptionSpec("company", "ID", help: "company id the client acts for"),
                 OptionSpec("name", "NAME", help: "what the client is, e.g. \"Practice system\""),
             ]
-        try withOptions("client create", "Creates a machine client; the secret is printed once.", specs, arguments, environment) {
+        try withOptions(
+            "client create", "Creates a machine client; the secret is printed once.", specs, arguments, environment
+        ) {
             options in
             guard let companyID = Int64(try options.required("company")) else {
                 throw UsageError(description: "--company must be a company id (a number)")

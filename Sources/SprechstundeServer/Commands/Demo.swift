@@ -48,7 +48,9 @@ enum Demo {
 
         try Runner.run(configuration, store: store) { base in
             let authority = String(base.dropFirst("https://".count))
-            try? writeConfig(credentials, to: directory + "/config.ini", hostname: authority, base: base, certificate: configuration.tlsCertificatePath!)
+            try? writeConfig(
+                credentials, to: directory + "/config.ini", hostname: authority, base: base,
+                certificate: configuration.tlsCertificatePath!)
             printWelcome(credentials, base: base, directory: directory)
         }
     }
@@ -56,7 +58,8 @@ enum Demo {
     /// Reuses the credentials in config.ini while they still sign in; creates them otherwise.
     static func ensureAccounts(store: SQLiteStore, configFile: String) throws -> Credentials {
         if let existing = readConfig(configFile), let (_, hash) = try store.account(email: existing.email), let hash,
-            Crypto.verifyPassword(existing.password, hash: hash), let (_, secretHash) = try store.client(clientID: existing.clientID),
+            Crypto.verifyPassword(existing.password, hash: hash),
+            let (_, secretHash) = try store.client(clientID: existing.clientID),
             Crypto.verifyPassword(existing.clientSecret, hash: secretHash)
         {
             return existing
@@ -73,7 +76,8 @@ enum Demo {
         if let (admin, _) = try store.account(email: email) {
             try provisioning.setPassword(userID: admin.id, password: password)
         } else {
-            _ = try provisioning.createUser(name: "Demo Admin", email: email, password: password, role: .admin, companyID: company.id)
+            _ = try provisioning.createUser(
+                name: "Demo Admin", email: email, password: password, role: .admin, companyID: company.id)
         }
         let (client, secret) = try provisioning.createClient(companyID: company.id, name: "Demo machine client")
         return Credentials(email: email, password: password, clientID: client.clientID, clientSecret: secret)
@@ -93,13 +97,16 @@ enum Demo {
             }
         }
         guard let email = values["credentials.email"], let password = values["credentials.password"],
-            let clientID = values["client_credentials.client_id"], let secret = values["client_credentials.client_password"]
+            let clientID = values["client_credentials.client_id"],
+            let secret = values["client_credentials.client_password"]
         else { return nil }
         return Credentials(email: email, password: password, clientID: clientID, clientSecret: secret)
     }
 
     /// The format integrators' notebooks read with ConfigParser, plus where the server is.
-    static func writeConfig(_ credentials: Credentials, to path: String, hostname: String, base: String, certificate: String) throws {
+    static func writeConfig(
+        _ credentials: Credentials, to path: String, hostname: String, base: String, certificate: String
+    ) throws {
         let text = """
             # Written by `sprechstunde demo`. Keep it private: it holds passwords.
             [server]
@@ -116,7 +123,9 @@ enum Demo {
             client_password = \(credentials.clientSecret)
 
             """
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         else { throw UsageError(description: "cannot write \(path)") }
     }
 

@@ -38,7 +38,9 @@ struct ParsedOptions {
         while index < arguments.count {
             let argument = arguments[index]
             guard argument.hasPrefix("--") else {
-                throw UsageError(description: "unexpected argument '\(argument)' for '\(command)'; see 'sprechstunde \(command) --help'")
+                throw UsageError(
+                    description:
+                        "unexpected argument '\(argument)' for '\(command)'; see 'sprechstunde \(command) --help'")
             }
             var name = String(argument.dropFirst(2))
             var inlineValue: String?
@@ -80,7 +82,8 @@ struct ParsedOptions {
         guard let text = values[name] else { return nil }
         guard let value = Int(text), range.contains(value) else {
             throw UsageError(
-                description: "--\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+                description:
+                    "--\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
         }
         return value
     }

@@ -37,7 +37,8 @@ public struct ServerConfiguration: Sendable {
         OptionSpec("threads", "N", help: "HTTP worker threads (default 4)"),
         OptionSpec("public-url", "URL", help: "external base URL, e.g. https://video.example.org (for links)"),
         OptionSpec("token-lifetime", "SECONDS", help: "bearer token lifetime (default 86400)"),
-        OptionSpec("trust-forwarded-for", help: "take client addresses from X-Forwarded-For (reverse proxy only)", flag: true),
+        OptionSpec(
+            "trust-forwarded-for", help: "take client addresses from X-Forwarded-For (reverse proxy only)", flag: true),
         OptionSpec("max-body-bytes", "BYTES", help: "largest accepted request body (default 1048576)"),
         OptionSpec("connection-timeout", "SECONDS", help: "idle/read timeout per connection (default 30)"),
         OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
@@ -70,7 +71,8 @@ public struct ServerConfiguration: Sendable {
     /// Checks that the combination makes sense before anything starts.
     func validate() throws {
         if let publicURL, !(publicURL.hasPrefix("https://") || publicURL.hasPrefix("http://")) {
-            throw UsageError(description: "--public-url must start with https:// (or http://), e.g. https://video.example.org")
+            throw UsageError(
+                description: "--public-url must start with https:// (or http://), e.g. https://video.example.org")
         }
         if plainHTTP {
             if tlsCertificatePath != nil || tlsKeyPath != nil {
@@ -84,7 +86,8 @@ public struct ServerConfiguration: Sendable {
                     "HTTPS needs --tls-cert FILE and --tls-key FILE (or SPRECHSTUNDE_TLS_CERT/SPRECHSTUNDE_TLS_KEY); use --plain-http only behind a TLS-terminating reverse proxy"
             )
         }
-        for (flag, path) in [("--tls-cert", certificate), ("--tls-key", key)] where !FileManager.default.isReadableFile(atPath: path) {
+        for (flag, path) in [("--tls-cert", certificate), ("--tls-key", key)]
+        where !FileManager.default.isReadableFile(atPath: path) {
             throw UsageError(description: "\(flag) \(path): no readable file there")
         }
     }
@@ -97,7 +100,9 @@ public struct ServerConfiguration: Sendable {
         guard certificateText.contains("BEGIN CERTIFICATE") else {
             throw UsageError(description: "--tls-cert \(certificate) holds no PEM certificate")
         }
-        guard keyText.contains("PRIVATE KEY") else { throw UsageError(description: "--tls-key \(key) holds no PEM private key") }
+        guard keyText.contains("PRIVATE KEY") else {
+            throw UsageError(description: "--tls-key \(key) holds no PEM private key")
+        }
         return (certificateText, keyText)
     }
 }

@@ -15,7 +15,8 @@ enum Wire {
         let kept = request.queryItems.filter { $0.0 != "page" }
         func link(_ number: Int) -> JSON {
             let items = kept + [("page", String(number))]
-            return .string(path + "?" + items.map { percentEncode($0.0) + "=" + percentEncode($0.1) }.joined(separator: "&"))
+            return .string(
+                path + "?" + items.map { percentEncode($0.0) + "=" + percentEncode($0.1) }.joined(separator: "&"))
         }
         let current = page.request.page
         let from = page.items.isEmpty ? JSON.null : .int(page.request.offset + 1)
@@ -115,7 +116,9 @@ extension User {
             "tan_by_id": nil,
             "tan_by_type": nil,
             "tan_created_type": nil,
-            "consentstatus": ["tan_descriptions_agreed": .bool(descriptionsAgreed), "tan_data_agreed": .bool(dataAgreed)],
+            "consentstatus": [
+                "tan_descriptions_agreed": .bool(descriptionsAgreed), "tan_data_agreed": .bool(dataAgreed),
+            ],
             "tags": [],
             "email_verified_at": .int(createdAt),
             "is_unlocked": .int(isUnlocked ? 1 : 0),
