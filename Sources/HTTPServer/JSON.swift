@@ -60,7 +60,9 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Express
 
 extension JSON {
     /// `.string` or `.null` when nil.
-    public static func string(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
+    @inlinable public static func string(_ value: String?) -> JSON { value.map { .string($0) } ?? .null }
     /// `.int` or `.null` when nil.
-    public static func int<T: BinaryInteger>(_ value: T?) -> JSON { value.map { .int(Int64($0)) } ?? .null }
+    @inlinable public static func int(_ value: Int64?) -> JSON { value.map { .int($0) } ?? .null }
+    /// `.int` or `.null` when nil.
+    @inlinable public static func int(_ value: Int?) -> JSON { value.map { .int(Int64($0)) } ?? .null }
 }

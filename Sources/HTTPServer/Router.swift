@@ -79,14 +79,16 @@ public struct Router: Sendable {
     }
 
     /// Routes the request; errors thrown by handlers are left to the caller (the application
-    /// decides how its errors map to responses).
-    public func handle(_ request: Request) throws -> Response {
+    /// decides how its errors map to responses). `matched` learns the route template first,
+    /// for the access log (never the raw path, which may hold identifiers).
+    public func handle(_ request: Request, matched: (String) -> Void = { _ in }) throws -> Response {
         if let limit = request.bodyLimitExceeded {
             throw HTTPError(.payloadTooLarge, "The request body is larger than \(limit) bytes.")
         }
         var request = request
         switch match(method: request.method, path: request.path) {
         case .found(let route, let parameters):
+            matched(route.pattern)
             request.pathParameters = parameters
             request.routeTemplate = route.pattern
             return try route.handler(request)

@@ -34,13 +34,13 @@ public final class Database: Sendable {
     /// committed transaction survives the process being killed (WAL, synchronous=NORMAL).
     func write<T>(_ body: (Connection) throws -> T) throws -> T {
         try writer.withConnection { connection in
-            try connection.execute("BEGIN IMMEDIATE")
+            try connection.run("BEGIN IMMEDIATE")
             do {
                 let result = try body(connection)
-                try connection.execute("COMMIT")
+                try connection.run("COMMIT")
                 return result
             } catch {
-                try? connection.execute("ROLLBACK")
+                try? connection.run("ROLLBACK")
                 throw error
             }
         }
@@ -50,8 +50,8 @@ public final class Database: Sendable {
     func read<T>(_ body: (Connection) throws -> T) throws -> T {
         let index = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count
         return try readers[index].withConnection { connection in
-            try connection.execute("BEGIN")
-            defer { try? connection.execute("COMMIT") }
+            try connection.run("BEGIN")
+            defer { _ = try? connection.run("COMMIT") }
             return try body(connection)
         }
     }

@@ -69,6 +69,35 @@ extension SQLiteStore: TokenStore {
         }
     }
 
+    public func tokenHolder(hash: [UInt8], now: Int64) throws -> TokenHolder? {
+        try database.read { connection in
+            guard
+                let row = try connection.query(
+                    """
+                    SELECT t.user_id, t.client_id, coalesce(u.company_id, m.company_id),
+                           (SELECT max(role_id) FROM user_roles WHERE user_id = t.user_id),
+                           coalesce(u.deleted_at, m.revoked_at), coalesce(u.is_unlocked, 1), u.expires_at
+                    FROM access_tokens t
+                    LEFT JOIN users u ON u.id = t.user_id
+                    LEFT JOIN machine_clients m ON m.id = t.client_id
+                    WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > ?
+                    """, [.blob(hash), .int(now)]
+                ).first
+            else { return nil }
+            let owner: TokenOwner
+            if let userID = row.int(0) {
+                owner = .user(userID)
+            } else if let clientID = row.int(1) {
+                owner = .client(clientID)
+            } else {
+                return nil
+            }
+            return TokenHolder(
+                owner: owner, companyID: row.int(2), role: row.int(3).flatMap { Role(rawValue: Int($0)) },
+                deletedAt: row.int(4), isUnlocked: row.bool(5), expiresAt: row.int(6))
+        }
+    }
+
     public func revokeToken(hash: [UInt8], now: Int64) throws {
         try write { connection in
             try connection.run(

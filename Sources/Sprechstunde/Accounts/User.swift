@@ -73,9 +73,15 @@ public struct User: Sendable, Equatable {
     public var lastname: String { User.splitName(name).last }
 
     static func splitName(_ name: String) -> (first: String, last: String) {
-        let trimmed = name.trimmingWhitespace
-        guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) else { return (trimmed, "") }
-        return (String(trimmed[..<space]), String(trimmed[space...]).trimmingWhitespace)
+        // Byte-level, because this runs for every user in every response.
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+        let bytes = name.utf8
+        guard let start = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) })
+        else { return ("", "") }
+        let trimmed = bytes[start...last]
+        guard let space = trimmed.firstIndex(where: isSpace) else { return (String(Substring(trimmed)), "") }
+        let rest = trimmed[space...].drop(while: isSpace)
+        return (String(Substring(trimmed[..<space])), String(Substring(rest)))
     }
 
     /// Whether the account may sign in at `now`.

@@ -70,17 +70,8 @@ public final class AuthService: Sendable {
             throw DomainError(.unauthenticated, "Sign in first: send 'Authorization: Bearer <access_token>'.")
         }
         let now = clock.now()
-        switch try store.tokenOwner(hash: Crypto.sha256(token), now: now) {
-        case .user(let id):
-            if let user = try store.user(id: id), user.isActive(at: now), user.role >= .doc {
-                return .user(id: user.id, companyID: user.companyID, role: user.role)
-            }
-        case .client(let id):
-            if let client = try store.client(id: id), client.revokedAt == nil {
-                return .client(id: client.id, companyID: client.companyID)
-            }
-        case nil:
-            break
+        if let principal = try store.tokenHolder(hash: Crypto.sha256(token), now: now)?.principal(at: now) {
+            return principal
         }
         throw DomainError(.unauthenticated, "The access token is invalid or has expired; sign in again.")
     }

@@ -86,6 +86,8 @@ public protocol TokenStore: Sendable {
     func insertToken(hash: [UInt8], owner: TokenOwner, expiresAt: Int64, now: Int64) throws
     /// The owner of a live (not expired, not revoked) token.
     func tokenOwner(hash: [UInt8], now: Int64) throws -> TokenOwner?
+    /// The owner of a live token with what authorisation needs, in one read.
+    func tokenHolder(hash: [UInt8], now: Int64) throws -> TokenHolder?
     func revokeToken(hash: [UInt8], now: Int64) throws
     /// Removes tokens that expired before `before`.
     func purgeExpiredTokens(before: Int64) throws -> Int

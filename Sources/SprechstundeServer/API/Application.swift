@@ -48,22 +48,22 @@ public final class Application: Sendable {
     public func handle(_ request: Request) -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
         var response: Response
+        var template = "(no route)"
         do {
-            response = try router.handle(request)
+            response = try router.handle(request) { template = $0 }
         } catch {
-            response = errorResponse(error, request: request)
+            response = errorResponse(error, method: request.method, route: template)
         }
         response.headers.append(("Cache-Control", "no-store"))
         response.headers.append(("X-Content-Type-Options", "nosniff"))
         response.headers.append(("Referrer-Policy", "no-referrer"))
         if settings.tls { response.headers.append(("Strict-Transport-Security", "max-age=31536000")) }
-        let template = router.template(method: request.method, path: request.path) ?? "(no route)"
         let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
         log.access(method: request.method, route: template, status: response.status, microseconds: micros)
         return response
     }
 
-    func errorResponse(_ error: any Error, request: Request) -> Response {
+    func errorResponse(_ error: any Error, method: String, route: String) -> Response {
         switch error {
         case let error as HTTPError:
             return error.response
@@ -71,9 +71,7 @@ public final class Application: Sendable {
             return Self.httpError(for: error).response
         default:
             // Internals stay in the log (type and description only, never the request).
-            log.error(
-                "unexpected error on \(request.method) \(router.template(method: request.method, path: request.path) ?? "?"): \(error)"
-            )
+            log.error("unexpected error on \(method) \(route): \(error)")
             return HTTPError(.internalServerError, "Something went wrong on our side; the error has been logged.")
                 .response
         }
