@@ -86,7 +86,79 @@ enum Migrations {
             CREATE INDEX access_tokens_by_client ON access_tokens(client_id) WHERE client_id IS NOT NULL;
             CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
             """
-        )
+        ),
+        (
+            2, "calls",
+            """
+            CREATE TABLE calls (
+                id INTEGER PRIMARY KEY,
+                company_id INTEGER NOT NULL REFERENCES companies(id),
+                created_by INTEGER REFERENCES users(id),
+                begin INTEGER NOT NULL,
+                duration INTEGER NOT NULL,
+                room TEXT NOT NULL UNIQUE,
+                status INTEGER NOT NULL DEFAULT 0,
+                extid TEXT,
+                description TEXT,
+                extendable INTEGER,
+                started_at INTEGER,
+                ended_at INTEGER,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                deleted_at INTEGER
+            );
+            CREATE INDEX calls_by_company ON calls(company_id, id);
+            CREATE INDEX calls_by_extid ON calls(company_id, extid) WHERE extid IS NOT NULL;
+            CREATE TABLE call_participants (
+                call_id INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                role TEXT NOT NULL CHECK (role IN ('caller', 'callee', 'tanuser')),
+                position INTEGER NOT NULL,
+                tan TEXT,
+                -- SHA-256 of the TAN: entry looks TANs up by hash, so timing reveals nothing about others.
+                tan_hash BLOB UNIQUE,
+                tan_valid_until INTEGER,
+                PRIMARY KEY (call_id, user_id)
+            ) WITHOUT ROWID;
+            CREATE INDEX call_participants_by_user ON call_participants(user_id, call_id);
+            CREATE TABLE call_logs (
+                id INTEGER PRIMARY KEY,
+                call_id INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+                company_id INTEGER NOT NULL,
+                user_id INTEGER NOT NULL,
+                tan TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                last_seen_at INTEGER NOT NULL,
+                end_at INTEGER,
+                deleted_at INTEGER
+            );
+            CREATE INDEX call_logs_by_company ON call_logs(company_id, id);
+            CREATE INDEX call_logs_by_call ON call_logs(call_id, id);
+            CREATE INDEX call_logs_open ON call_logs(last_seen_at) WHERE end_at IS NULL;
+            CREATE TABLE one_time_passwords (
+                token_hash BLOB PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                call_id INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+                client_id INTEGER REFERENCES machine_clients(id),
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                used_at INTEGER
+            ) WITHOUT ROWID;
+            CREATE INDEX one_time_passwords_by_expiry ON one_time_passwords(expires_at);
+            -- Durable outbox: written in the transaction that changes the call, delivered later.
+            CREATE TABLE outbox_events (
+                id INTEGER PRIMARY KEY,
+                kind INTEGER NOT NULL,
+                call_id INTEGER NOT NULL,
+                company_id INTEGER NOT NULL,
+                payload TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                delivered_at INTEGER
+            );
+            CREATE INDEX outbox_events_pending ON outbox_events(id) WHERE delivered_at IS NULL;
+            """
+        ),
     ]
 
     static func apply(to connection: Connection) throws {

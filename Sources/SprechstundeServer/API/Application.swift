@@ -10,6 +10,10 @@ public final class Application: Sendable {
     let users: UserService
     let companies: CompanyService
     let organisation: OrganisationService
+    let calls: CallService
+    let callLogs: CallLogService
+    let callAccess: CallAccessService
+    let retention: RetentionService
     let settings: Settings
     /// Written once at the end of `init` (the route closures capture `self`), then only read.
     public private(set) nonisolated(unsafe) var router = Router()
@@ -23,6 +27,9 @@ public final class Application: Sendable {
         /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
         public var trustForwardedFor = false
         public var auth = AuthService.Settings()
+        public var calls = CallService.Settings()
+        public var callAccess = CallAccessService.Settings()
+        public var retentionDays = RetentionService.defaultRetentionDays
         public init() {}
     }
 
@@ -34,12 +41,17 @@ public final class Application: Sendable {
         users = UserService(store: store, clock: clock, passwordCost: settings.auth.passwordCost)
         companies = CompanyService(store: store, clock: clock)
         organisation = OrganisationService(store: store, clock: clock)
+        calls = CallService(store: store, clock: clock, settings: settings.calls)
+        callLogs = CallLogService(store: store, clock: clock)
+        callAccess = CallAccessService(store: store, clock: clock, settings: settings.callAccess)
+        retention = RetentionService(store: store, clock: clock, retentionDays: settings.retentionDays)
         var router = Router()
         registerHealthRoutes(&router)
         registerAuthRoutes(&router)
         registerCompanyRoutes(&router)
         registerOrganisationRoutes(&router)
         registerUserRoutes(&router)
+        registerCallRoutes(&router)
         registerDocumentationRoutes(&router)
         self.router = router
     }

@@ -17,6 +17,7 @@ public enum CommandLineInterface {
           company create    create a company (tenant)
           user create       create a user: doc, assistant, admin or superadmin
           client create     create a machine client for the Client API (the secret is shown once)
+          purge             delete calls and call logs older than the retention period now
 
         Every command takes --help. Options can also be set as SPRECHSTUNDE_<OPTION> environment
         variables (e.g. SPRECHSTUNDE_PORT=8443); flags win over the environment.
@@ -53,13 +54,14 @@ public enum CommandLineInterface {
             case "serve": try serve(arguments, environment)
             case "demo": try withOptions(name, Demo.summary, Demo.specs, arguments, environment, Demo.run)
             case "migrate": try migrate(arguments, environment)
+            case "purge": try purge(arguments, environment)
             case "company create": try createCompany(arguments, environment)
             case "user create": try createUser(arguments, environment)
             case "client create": try createClient(arguments, environment)
             default:
                 throw UsageError(
                     description:
-                        "unknown command '\(command)'; commands: demo, serve, migrate, company create, user create, client create"
+                        "unknown command '\(command)'; commands: demo, serve, migrate, purge, company create, user create, client create"
                 )
             }
             return 0
@@ -115,6 +117,20 @@ public enum CommandLineInterface {
         { options in
             let store = try storeFrom(options)
             say("Database is at schema version \(try store.database.schemaVersion()).")
+        }
+    }
+
+    static func purge(_ arguments: [String], _ environment: [String: String]) throws {
+        let specs =
+            storeSpecs + [
+                OptionSpec(
+                    "retention-days", "DAYS", help: "delete calls that ended more than DAYS days ago (default 90)")
+            ]
+        let summary = "Deletes calls, their call logs, one-time passwords and TAN users after the retention period."
+        try withOptions("purge", summary, specs, arguments, environment) { options in
+            let days = try options.int("retention-days", in: 1...3650) ?? RetentionService.defaultRetentionDays
+            let purged = try RetentionService(store: storeFrom(options), retentionDays: days).purge()
+            say("Deleted \(purged) calls older than \(days) days, with their logs and TAN users.")
         }
     }
 

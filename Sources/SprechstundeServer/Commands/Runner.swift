@@ -25,6 +25,8 @@ enum Runner {
         settings.tls = !configuration.plainHTTP
         settings.trustForwardedFor = configuration.trustForwardedFor
         settings.auth.tokenLifetime = configuration.tokenLifetime
+        settings.calls.tanValidityAfterEnd = Int64(configuration.tanValidityDays) * 86_400
+        settings.retentionDays = configuration.retentionDays
         var log = Log.standardError
         log.accessLog = configuration.accessLog
         return Application(store: store, settings: settings, log: log)
@@ -58,7 +60,7 @@ enum Runner {
         let scheme = configuration.plainHTTP ? "http" : "https"
         let shownHost = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
         let base = "\(scheme)://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(server.boundPort)"
-        let maintenance = Maintenance(store: store)
+        let maintenance = Maintenance(application: application)
         maintenance.start()
         onListening(base)
         say("Sprechstunde listening on \(base)")
@@ -72,20 +74,37 @@ enum Runner {
 
 /// Periodic housekeeping in the server process.
 final class Maintenance {
-    let store: any Store
-    let timer: DispatchSourceTimer
+    let application: Application
+    let hourly: DispatchSourceTimer
+    let everyMinute: DispatchSourceTimer
 
-    init(store: any Store) {
-        self.store = store
-        timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+    init(application: Application) {
+        self.application = application
+        hourly = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        everyMinute = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
     }
 
     func start() {
-        timer.schedule(deadline: .now(), repeating: .seconds(3600))
-        timer.setEventHandler { [store] in
+        hourly.schedule(deadline: .now(), repeating: .seconds(3600))
+        hourly.setEventHandler { [application] in
             // Expired tokens are useless; keeping their hashes around serves nobody.
-            _ = try? store.purgeExpiredTokens(before: Clock.system.now() - 86_400)
+            _ = try? application.store.purgeExpiredTokens(before: Clock.system.now() - 86_400)
+            do {
+                let purged = try application.retention.purge()
+                if purged > 0 {
+                    application.log.info(
+                        "retention: deleted \(purged) calls older than \(application.retention.retentionDays) days")
+                }
+            } catch {
+                application.log.error("retention purge failed: \(error)")
+            }
         }
-        timer.resume()
+        hourly.resume()
+        everyMinute.schedule(deadline: .now(), repeating: .seconds(60))
+        everyMinute.setEventHandler { [application] in
+            // Sessions whose peer vanished (or that a killed process left open) end at their last sign of life.
+            _ = try? application.callLogs.closeVanished(silentFor: 60)
+        }
+        everyMinute.resume()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import Sprechstunde
 
 /// Everything `serve` and `demo` need: defaults in code, then environment, then flags;
 /// validated before anything starts, with messages that say what to fix.
@@ -18,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     public var maximumBodyBytes = 1 << 20
     public var connectionTimeout = 30
     public var accessLog = true
+    public var tanValidityDays = 30
+    public var retentionDays = RetentionService.defaultRetentionDays
 
     public init() {}
 
@@ -42,6 +45,9 @@ public struct ServerConfiguration: Sendable {
         OptionSpec("max-body-bytes", "BYTES", help: "largest accepted request body (default 1048576)"),
         OptionSpec("connection-timeout", "SECONDS", help: "idle/read timeout per connection (default 30)"),
         OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
+        OptionSpec(
+            "tan-validity-days", "DAYS", help: "TANs stay valid this long after a call's planned end (default 30)"),
+        OptionSpec("retention-days", "DAYS", help: "calls and call logs are deleted after this many days (default 90)"),
     ]
 
     /// Applies parsed options over the defaults and validates the result.
@@ -59,6 +65,8 @@ public struct ServerConfiguration: Sendable {
         if try options.flag("trust-forwarded-for") { trustForwardedFor = true }
         if let bytes = try options.int("max-body-bytes", in: 1024...(64 << 20)) { maximumBodyBytes = bytes }
         if let seconds = try options.int("connection-timeout", in: 1...3600) { connectionTimeout = seconds }
+        if let days = try options.int("tan-validity-days", in: 0...365) { tanValidityDays = days }
+        if let days = try options.int("retention-days", in: 1...3650) { retentionDays = days }
         if let log = options.string("access-log") {
             switch log.lowercased() {
             case "on", "true", "1": accessLog = true

@@ -1,0 +1,172 @@
+/// Video calls of the User API, scoped to the caller's company (a doctor: own calls only).
+public final class CallService: Sendable {
+    public struct Settings: Sendable {
+        /// TANs stay valid this long after the planned end (`begin + duration`).
+        public var tanValidityAfterEnd: Int64 = 30 * 86_400
+        public init() {}
+    }
+
+    let store: any Store
+    let clock: Clock
+    let settings: Settings
+
+    public init(store: any Store, clock: Clock = .system, settings: Settings = Settings()) {
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+    }
+
+    /// Who may create and read calls: every ak user of a company; machine clients may not.
+    static func requireCallAccess(_ principal: Principal) throws -> (companyID: Company.ID, role: Role) {
+        guard case .user(_, let companyID, let role) = principal else {
+            throw DomainError.forbidden("Machine clients cannot use the calls API; sign in as an ak user.")
+        }
+        guard let companyID else {
+            throw DomainError.forbidden("Calls belong to a company; sign in as a user of the company.")
+        }
+        return (companyID, role)
+    }
+
+    public func create(as principal: Principal, _ input: CallInput) throws -> Call {
+        let (companyID, _) = try Self.requireCallAccess(principal)
+        let now = clock.now()
+        var errors = ValidationErrors()
+        CallRules.checkDuration(input.duration, required: true, into: &errors)
+        CallRules.checkBegin(input.begin, now: now, into: &errors)
+        if let type = input.callType, type != "tan" { errors.add("call_type", "call_type must be \"tan\".") }
+        CallRules.checkText("description", input.description, maximum: 5000, into: &errors)
+        CallRules.checkText("extid", input.extid, maximum: 255, into: &errors)
+
+        let begin = input.begin ?? now
+        let duration = Int(input.duration ?? 1)
+        let tanValidUntil = begin + Int64(duration) * 60 + settings.tanValidityAfterEnd
+        var tanUsers: [NewParticipant] = []
+        func addTanUser(name: String, email: String?, mobile: String?, dataAgreed: Bool) {
+            tanUsers.append(
+                .tanUser(
+                    name: name.trimmingWhitespace, email: email.flatMap { $0.isEmpty ? nil : $0.normalisedEmail },
+                    mobile: mobile.flatMap { $0.isEmpty ? nil : $0 }, dataAgreed: dataAgreed, tan: TAN.generate(),
+                    validUntil: tanValidUntil))
+        }
+        if let name = input.tanUsername {
+            CallRules.checkPerson(
+                prefix: "", nameField: "tan_username", name: name, email: input.tanEmail, mobile: input.tanMobile,
+                emailField: "tan_email", mobileField: "tan_mobile", into: &errors)
+            addTanUser(
+                name: name, email: input.tanEmail, mobile: input.tanMobile, dataAgreed: input.tanDataAgreed ?? false)
+        } else if input.tanEmail != nil || input.tanMobile != nil {
+            errors.add("tan_username", "tan_username is required when tan_email or tan_mobile is given.")
+        }
+
+        var callees: [NewParticipant] = []
+        var seen: Set<User.ID> = [principal.userID ?? 0]
+        for (index, entry) in input.additionalCallees.enumerated() {
+            let field = "additional_callees.\(index)"
+            if entry.userID == nil && entry.name == nil {
+                errors.add(field, "each entry needs user_id (an ak user) or name (one more TAN user), or both.")
+            }
+            if let userID = entry.userID {
+                if let problem = try calleeProblem(userID, companyID: companyID) {
+                    errors.add("\(field).user_id", problem)
+                } else if seen.insert(userID).inserted {
+                    callees.append(.account(userID, .callee))
+                }
+            }
+            if let name = entry.name {
+                CallRules.checkPerson(
+                    prefix: field, nameField: "\(field).name", name: name, email: entry.email, mobile: entry.mobile,
+                    emailField: "\(field).email", mobileField: "\(field).mobile", into: &errors)
+                addTanUser(name: name, email: entry.email, mobile: entry.mobile, dataAgreed: false)
+            }
+        }
+        // The order ak answers with: TAN users, callees, then the creator.
+        let participants = tanUsers + callees + [NewParticipant.account(principal.userID!, .caller)]
+        if participants.count > CallRules.maximumParticipants {
+            errors.add(
+                "additional_callees",
+                "a call has at most \(CallRules.maximumParticipants) participants (the creator included).")
+        }
+        try errors.check()
+
+        let draft = NewCall(
+            companyID: companyID, createdBy: principal.userID, begin: begin, duration: duration,
+            room: Crypto.randomAlphanumeric(30), extid: input.extid, description: input.description,
+            extendable: input.extendable, participants: participants)
+        let event: CallEventKind? = begin > now ? .appointmentCreated : nil
+        do {
+            return try store.insertCall(draft, event: event, now: now)
+        } catch is UniqueViolation {
+            // A TAN or room collided (about 2^-71): draw again once.
+            var fresh = draft
+            fresh.room = Crypto.randomAlphanumeric(30)
+            fresh.participants = draft.participants.map {
+                guard case .tanUser(let name, let email, let mobile, let agreed, _, let until) = $0 else { return $0 }
+                return .tanUser(
+                    name: name, email: email, mobile: mobile, dataAgreed: agreed, tan: TAN.generate(), validUntil: until
+                )
+            }
+            return try store.insertCall(fresh, event: event, now: now)
+        }
+    }
+
+    /// Why `userID` cannot be a callee, or nil if it can.
+    private func calleeProblem(_ userID: User.ID, companyID: Company.ID) throws -> String? {
+        guard let user = try store.user(id: userID), user.companyID == companyID, user.role >= .doc else {
+            return "user \(userID) is not an ak user of your company."
+        }
+        guard user.isActive(at: clock.now()) else { return "user \(userID) is locked or expired." }
+        return nil
+    }
+
+    public func list(
+        as principal: Principal, status: CallStatus?, beginFrom: Int64?, beginTo: Int64?, extid: String?,
+        page: PageRequest
+    ) throws -> Page<Call> {
+        let (companyID, role) = try Self.requireCallAccess(principal)
+        var query = CallQuery(status: status, beginFrom: beginFrom, beginTo: beginTo, extid: extid, page: page)
+        if role != .superadmin { query.companyID = companyID }
+        if role == .doc { query.participantUserID = principal.userID }
+        return try store.calls(query)
+    }
+
+    public func get(as principal: Principal, id: Call.ID) throws -> Call {
+        let (companyID, role) = try Self.requireCallAccess(principal)
+        guard let call = try store.call(id: id), role == .superadmin || call.companyID == companyID,
+            role != .doc || call.participant(principal.userID!) != nil
+        else { throw DomainError.notFound("Call \(id)") }
+        return call
+    }
+
+    public func update(as principal: Principal, id: Call.ID, _ patch: CallPatch) throws -> Call {
+        var call = try get(as: principal, id: id)
+        let now = clock.now()
+        var errors = ValidationErrors()
+        CallRules.checkDuration(patch.duration, required: false, into: &errors)
+        CallRules.checkBegin(patch.begin, now: now, into: &errors)
+        if case .some(.some(let text)) = patch.description {
+            CallRules.checkText("description", text, maximum: 5000, into: &errors)
+        }
+        if case .some(.some(let text)) = patch.extid { CallRules.checkText("extid", text, maximum: 255, into: &errors) }
+        try errors.check()
+        let movesBegin = patch.begin.map { $0 != call.begin } ?? false
+        try CallLifecycle.checkChange(call.status, movesBegin: movesBegin)
+
+        if let begin = patch.begin { call.begin = begin }
+        if let duration = patch.duration { call.duration = Int(duration) }
+        if let description = patch.description { call.description = description }
+        if let extid = patch.extid { call.extid = extid }
+        if let extendable = patch.extendable { call.extendable = extendable }
+        call.updatedAt = now
+        let event: CallEventKind? = call.begin > now ? .appointmentChanged : nil
+        try store.updateCall(
+            call, tanValidUntil: call.plannedEnd + settings.tanValidityAfterEnd, event: event, now: now)
+        return try store.call(id: id) ?? call
+    }
+
+    public func delete(as principal: Principal, id: Call.ID) throws {
+        let call = try get(as: principal, id: id)
+        try CallLifecycle.checkDelete(call.status, everJoined: store.callWasJoined(id: id))
+        let now = clock.now()
+        try store.deleteCall(id: id, event: call.begin > now ? .appointmentDeleted : nil, now: now)
+    }
+}
