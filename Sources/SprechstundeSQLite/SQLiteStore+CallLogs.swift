@@ -58,26 +58,18 @@ extension SQLiteStore: CallLogStore {
 
     public func callLogs(_ query: CallLogQuery) throws -> Page<CallLog> {
         try database.read { connection in
-            var conditions = ["deleted_at IS NULL"]
-            var parameters: [SQLValue] = []
-            func add(_ condition: String, _ value: SQLValue) {
-                conditions.append(condition)
-                parameters.append(value)
-            }
-            if let companyID = query.companyID { add("company_id = ?", .int(companyID)) }
+            var filter = SQLFilter("deleted_at IS NULL")
+            if let companyID = query.companyID { filter.add("company_id = ?", .int(companyID)) }
             if let userID = query.participantUserID {
-                add("call_id IN (SELECT call_id FROM call_participants WHERE user_id = ?)", .int(userID))
+                filter.add("call_id IN (SELECT call_id FROM call_participants WHERE user_id = ?)", .int(userID))
             }
-            if let callID = query.callID { add("call_id = ?", .int(callID)) }
-            if let userID = query.userID { add("user_id = ?", .int(userID)) }
-            if let from = query.from { add("created_at >= ?", .int(from)) }
-            if let to = query.to { add("created_at <= ?", .int(to)) }
-            let filter = conditions.joined(separator: " AND ")
-            let total = try connection.query("SELECT count(*) FROM call_logs WHERE \(filter)", parameters).first?.int(0)
-            let rows = try connection.query(
-                "SELECT \(Self.logColumns) FROM call_logs WHERE \(filter) ORDER BY id LIMIT ? OFFSET ?",
-                parameters + [.int(Int64(query.page.perPage)), .int(Int64(query.page.offset))])
-            return Self.page(query.page, total: total, items: rows.map(Self.log))
+            if let callID = query.callID { filter.add("call_id = ?", .int(callID)) }
+            if let userID = query.userID { filter.add("user_id = ?", .int(userID)) }
+            if let from = query.from { filter.add("created_at >= ?", .int(from)) }
+            if let to = query.to { filter.add("created_at <= ?", .int(to)) }
+            return try Self.page(
+                query.page, in: connection, select: "SELECT \(Self.logColumns) FROM call_logs", countFrom: "call_logs",
+                filter: filter, orderBy: "id", map: Self.log)
         }
     }
 

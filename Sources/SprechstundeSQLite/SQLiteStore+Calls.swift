@@ -141,27 +141,21 @@ extension SQLiteStore: CallStore {
 
     public func calls(_ query: CallQuery) throws -> Page<Call> {
         try database.read { connection in
-            var conditions = ["deleted_at IS NULL"]
-            var parameters: [SQLValue] = []
-            func add(_ condition: String, _ value: SQLValue) {
-                conditions.append(condition)
-                parameters.append(value)
-            }
-            if let companyID = query.companyID { add("company_id = ?", .int(companyID)) }
+            var filter = SQLFilter("deleted_at IS NULL")
+            if let companyID = query.companyID { filter.add("company_id = ?", .int(companyID)) }
             if let userID = query.participantUserID {
-                add("id IN (SELECT call_id FROM call_participants WHERE user_id = ?)", .int(userID))
+                filter.add("id IN (SELECT call_id FROM call_participants WHERE user_id = ?)", .int(userID))
             }
-            if let status = query.status { add("status = ?", .int(Int64(status.rawValue))) }
-            if let from = query.beginFrom { add("begin >= ?", .int(from)) }
-            if let to = query.beginTo { add("begin <= ?", .int(to)) }
-            if let extid = query.extid { add("extid = ?", .text(extid)) }
-            let filter = conditions.joined(separator: " AND ")
-            let total = try connection.query("SELECT count(*) FROM calls WHERE \(filter)", parameters).first?.int(0)
-            let rows = try connection.query(
-                "SELECT \(Self.callColumns) FROM calls WHERE \(filter) ORDER BY id DESC LIMIT ? OFFSET ?",
-                parameters + [.int(Int64(query.page.perPage)), .int(Int64(query.page.offset))])
-            return Self.page(
-                query.page, total: total, items: try Self.attachParticipants(rows.map(Self.call), in: connection))
+            if let status = query.status { filter.add("status = ?", .int(Int64(status.rawValue))) }
+            if let from = query.beginFrom { filter.add("begin >= ?", .int(from)) }
+            if let to = query.beginTo { filter.add("begin <= ?", .int(to)) }
+            if let extid = query.extid { filter.add("extid = ?", .text(extid)) }
+            let page = try Self.page(
+                query.page, in: connection, select: "SELECT \(Self.callColumns) FROM calls", countFrom: "calls",
+                filter: filter, orderBy: "id DESC", map: Self.call)
+            return Page(
+                items: try Self.attachParticipants(page.items, in: connection), total: page.total, request: page.request
+            )
         }
     }
 

@@ -29,13 +29,11 @@ extension SQLiteStore: CompanyStore {
 
     public func companies(onlyID: Company.ID?, page: PageRequest) throws -> Page<Company> {
         try database.read { connection in
-            let filter = "deleted_at IS NULL AND (?1 IS NULL OR id = ?1)"
-            let total = try connection.query("SELECT count(*) FROM companies WHERE \(filter)", [.int(onlyID)]).first?
-                .int(0)
-            let rows = try connection.query(
-                "SELECT \(Self.companyColumns) FROM companies WHERE \(filter) ORDER BY id LIMIT ?2 OFFSET ?3",
-                [.int(onlyID), .int(Int64(page.perPage)), .int(Int64(page.offset))])
-            return Self.page(page, total: total, items: rows.map(Self.company))
+            var filter = SQLFilter("deleted_at IS NULL")
+            if let onlyID { filter.add("id = ?", .int(onlyID)) }
+            return try Self.page(
+                page, in: connection, select: "SELECT \(Self.companyColumns) FROM companies", countFrom: "companies",
+                filter: filter, orderBy: "id", map: Self.company)
         }
     }
 
@@ -103,17 +101,12 @@ extension SQLiteStore: OrganisationStore {
         OrganisationUnit
     > {
         try database.read { connection in
-            let filter = """
-                kind = ?1 AND (?2 IS NULL OR company_id = ?2)
-                AND company_id IN (SELECT id FROM companies WHERE deleted_at IS NULL)
-                """
-            let total = try connection.query(
-                "SELECT count(*) FROM organisation_units WHERE \(filter)", [.text(kind.rawValue), .int(companyID)]
-            ).first?.int(0)
-            let rows = try connection.query(
-                "SELECT \(Self.unitColumns) FROM organisation_units WHERE \(filter) ORDER BY id LIMIT ?3 OFFSET ?4",
-                [.text(kind.rawValue), .int(companyID), .int(Int64(page.perPage)), .int(Int64(page.offset))])
-            return Self.page(page, total: total, items: rows.map(Self.unit))
+            var filter = SQLFilter("company_id IN (SELECT id FROM companies WHERE deleted_at IS NULL)")
+            filter.add("kind = ?", .text(kind.rawValue))
+            if let companyID { filter.add("company_id = ?", .int(companyID)) }
+            return try Self.page(
+                page, in: connection, select: "SELECT \(Self.unitColumns) FROM organisation_units",
+                countFrom: "organisation_units", filter: filter, orderBy: "id", map: Self.unit)
         }
     }
 

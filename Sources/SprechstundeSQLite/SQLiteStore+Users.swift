@@ -117,30 +117,21 @@ extension SQLiteStore: UserStore {
     public func users(_ query: UserQuery) throws -> Page<User> {
         try database.read { connection in
             // TAN users are participants of calls, not accounts: they are never listed here.
-            var conditions = ["u.deleted_at IS NULL", "u.is_tan_user = 0"]
-            var parameters: [SQLValue] = []
-            if let companyID = query.companyID {
-                conditions.append("u.company_id = ?")
-                parameters.append(.int(companyID))
-            }
+            var filter = SQLFilter("u.deleted_at IS NULL", "u.is_tan_user = 0")
+            if let companyID = query.companyID { filter.add("u.company_id = ?", .int(companyID)) }
             if let role = query.role {
-                conditions.append("EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = ?)")
-                parameters.append(.int(Int64(role.rawValue)))
+                filter.add(
+                    "EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_id = ?)",
+                    .int(Int64(role.rawValue)))
             }
-            if let onlyUserID = query.onlyUserID {
-                conditions.append("u.id = ?")
-                parameters.append(.int(onlyUserID))
-            }
+            if let onlyUserID = query.onlyUserID { filter.add("u.id = ?", .int(onlyUserID)) }
             if let search = query.search, !search.isEmpty {
-                conditions.append("instr(u.search_key, ?) > 0")
-                parameters.append(.text(search.lowercased()))
+                filter.add("instr(u.search_key, ?) > 0", .text(search.lowercased()))
             }
-            let filter = conditions.joined(separator: " AND ")
-            let total = try connection.query("SELECT count(*) FROM users u WHERE \(filter)", parameters).first?.int(0)
-            let rows = try connection.query(
-                "\(Self.userSelect) WHERE \(filter) ORDER BY u.id LIMIT ? OFFSET ?",
-                parameters + [.int(Int64(query.page.perPage)), .int(Int64(query.page.offset))])
-            return Self.page(query.page, total: total, items: rows.map(Self.user))
+            return try Self.page(
+                query.page, in: connection, select: Self.userSelect, countFrom: "users u", filter: filter,
+                orderBy: "u.id",
+                map: Self.user)
         }
     }
 

@@ -27,7 +27,32 @@ public final class SQLiteStore: HealthCheck {
         }
     }
 
-    static func page<T>(_ request: PageRequest, total: Int64?, items: [T]) -> Page<T> {
-        Page(items: items, total: Int(total ?? 0), request: request)
+    /// One page of `select` (which ends in its FROM/JOIN clauses) under `filter`, with the
+    /// total of `countFrom` under the same filter, both in one read transaction.
+    static func page<T>(
+        _ request: PageRequest, in connection: Connection, select: String, countFrom: String, filter: SQLFilter,
+        orderBy: String, map: (Row) -> T
+    ) throws -> Page<T> {
+        let total = try connection.query("SELECT count(*) FROM \(countFrom) WHERE \(filter.clause)", filter.parameters)
+            .first?.int(0)
+        let rows = try connection.query(
+            "\(select) WHERE \(filter.clause) ORDER BY \(orderBy) LIMIT ? OFFSET ?",
+            filter.parameters + [.int(Int64(request.perPage)), .int(Int64(request.offset))])
+        return Page(items: rows.map(map), total: Int(total ?? 0), request: request)
     }
+}
+
+/// WHERE conditions built up from optional filters, with their parameters in order.
+struct SQLFilter {
+    private(set) var conditions: [String]
+    private(set) var parameters: [SQLValue] = []
+
+    init(_ conditions: String...) { self.conditions = conditions }
+
+    mutating func add(_ condition: String, _ values: SQLValue...) {
+        conditions.append(condition)
+        parameters += values
+    }
+
+    var clause: String { conditions.isEmpty ? "1" : conditions.joined(separator: " AND ") }
 }

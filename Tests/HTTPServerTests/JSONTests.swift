@@ -241,7 +241,8 @@ struct JSONWriterTests {
         #expect(JSON.string(nil as String?) == .null)
         #expect(JSON.string("x" as String?) == .string("x"))
         #expect(JSON.int(nil as Int?) == .null)
-        #expect(JSON.int(5 as Int32?) == .int(5))
+        #expect(JSON.int(5 as Int?) == .int(5))
+        #expect(JSON.int(7 as Int64?) == .int(7))
     }
 
     static let roundTrips: [JSON] = [
