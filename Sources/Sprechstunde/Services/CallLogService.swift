@@ -42,11 +42,11 @@ public final class CallLogService: Sendable {
     public func list(
         as principal: Principal, callID: Call.ID?, userID: User.ID?, from: Int64?, to: Int64?, page: PageRequest
     ) throws -> Page<CallLog> {
-        let (companyID, role) = try CallService.requireCallAccess(principal)
-        var query = CallLogQuery(callID: callID, userID: userID, from: from, to: to, page: page)
-        if role != .superadmin { query.companyID = companyID }
-        if role == .doc { query.participantUserID = principal.userID }
-        return try store.callLogs(query)
+        let scope = try CallService.scope(of: principal)
+        return try store.callLogs(
+            CallLogQuery(
+                companyID: scope.companyID, participantUserID: scope.participantUserID, callID: callID, userID: userID,
+                from: from, to: to, page: page))
     }
 }
 

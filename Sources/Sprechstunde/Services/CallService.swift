@@ -27,6 +27,23 @@ public final class CallService: Sendable {
         return (companyID, role)
     }
 
+    /// Which calls the caller sees: a superadmin all, a doctor the own ones, everyone else the company's.
+    struct Scope {
+        var companyID: Company.ID?
+        var participantUserID: User.ID?
+
+        func includes(_ call: Call) -> Bool {
+            (companyID == nil || call.companyID == companyID)
+                && (participantUserID.map { call.participant($0) != nil } ?? true)
+        }
+    }
+
+    static func scope(of principal: Principal) throws -> Scope {
+        let (companyID, role) = try requireCallAccess(principal)
+        return Scope(
+            companyID: role == .superadmin ? nil : companyID, participantUserID: role == .doc ? principal.userID : nil)
+    }
+
     public func create(as principal: Principal, _ input: CallInput) throws -> Call {
         let (companyID, _) = try Self.requireCallAccess(principal)
         let now = clock.now()
@@ -122,18 +139,16 @@ public final class CallService: Sendable {
         as principal: Principal, status: CallStatus?, beginFrom: Int64?, beginTo: Int64?, extid: String?,
         page: PageRequest
     ) throws -> Page<Call> {
-        let (companyID, role) = try Self.requireCallAccess(principal)
-        var query = CallQuery(status: status, beginFrom: beginFrom, beginTo: beginTo, extid: extid, page: page)
-        if role != .superadmin { query.companyID = companyID }
-        if role == .doc { query.participantUserID = principal.userID }
-        return try store.calls(query)
+        let scope = try Self.scope(of: principal)
+        return try store.calls(
+            CallQuery(
+                companyID: scope.companyID, participantUserID: scope.participantUserID, status: status,
+                beginFrom: beginFrom, beginTo: beginTo, extid: extid, page: page))
     }
 
     public func get(as principal: Principal, id: Call.ID) throws -> Call {
-        let (companyID, role) = try Self.requireCallAccess(principal)
-        guard let call = try store.call(id: id), role == .superadmin || call.companyID == companyID,
-            role != .doc || call.participant(principal.userID!) != nil
-        else { throw DomainError.notFound("Call \(id)") }
+        let scope = try Self.scope(of: principal)
+        guard let call = try store.call(id: id), scope.includes(call) else { throw DomainError.notFound("Call \(id)") }
         return call
     }
 
