@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -242,6 +243,20 @@ class ServerProcess:
         assert match.group(1) == role
         return int(match.group(2))
 
+    def create_client(self, company_id: int, name: str = "Practice system") -> tuple[str, str]:
+        """`sprechstunde client create`: a machine client of the company; returns (client_id, secret)."""
+        out = self.cli("client", "create", company=str(company_id), name=name).stdout
+        client_id = re.search(r"^client_id = (\S+)$", out, re.M)
+        secret = re.search(r"^client_password = (\S+)$", out, re.M)
+        assert client_id and secret, f"unexpected output of client create: {out!r}"
+        self.secrets.add(client_id.group(1))
+        self.secrets.add(secret.group(1), confidential=True)
+        return client_id.group(1), secret.group(1)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "sprechstunde.sqlite"
+
 
 # ---------------------------------------------------------------------------------------
 # The HTTP client with contract invariants
@@ -411,6 +426,13 @@ class ApiClient:
         assert isinstance(body["access_token"], str) and len(body["access_token"]) >= 32
         return body["access_token"]
 
+    def client_sign_in(self, client_id: str, secret: str) -> str:
+        """POST /api/v2/client; returns the machine client's bearer token."""
+        response = self.post("/api/v2/client", {"client_id": client_id, "pw": secret}, expect=200)
+        body = response.json()
+        assert body["token"] == body["access_token"]
+        return body["token"]
+
     def create_user(self, token: str, *, role: int = 2, company_id: int | None = None, **fields) -> dict:
         """POST /api/v2/users; returns the created user plus the password used."""
         payload = {
@@ -520,3 +542,61 @@ def tenant_factory(server, api):
         return make_tenant(server, api, name)
 
     return make
+
+
+# ---------------------------------------------------------------------------------------
+# Call sessions (until the video pages exist)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SeededSession:
+    """One participant session: joined at `joined`, left at `left` (None: still in the call)."""
+
+    user_id: int
+    joined: int
+    left: int | None = None
+    tan: str | None = None
+
+
+def seed_call_session(server: ServerProcess, call_id: int, sessions: list[SeededSession]) -> list[int]:
+    """Stands in for the video service until the video pages exist.
+
+    Writes what the video service will write through CallLogService when participants join
+    and leave: one `call_logs` row per session, and the call marked running (status 1, with
+    `started_at` at the first join). It goes straight into the demo's SQLite database (WAL
+    mode, so this is safe while the server runs). Everything else in the tests goes through
+    the HTTP API; replace this helper with real joins over the video pages once they exist.
+    Returns the new log ids in the order of `sessions`.
+    """
+    assert sessions, "seed at least one session"
+    now = int(time.time())
+    connection = sqlite3.connect(server.database_path, timeout=15)
+    try:
+        connection.execute("PRAGMA busy_timeout = 15000")
+        row = connection.execute(
+            "SELECT company_id FROM calls WHERE id = ? AND deleted_at IS NULL", (call_id,)
+        ).fetchone()
+        assert row, f"seed_call_session: call {call_id} does not exist (or was deleted)"
+        company_id = row[0]
+        log_ids = []
+        with connection:  # one transaction
+            for session in sessions:
+                # An open session was seen just now, so the server's vanished-peer sweep
+                # (60 s of silence) leaves it open while the test runs.
+                last_seen = session.left if session.left is not None else now
+                updated = session.left if session.left is not None else session.joined
+                cursor = connection.execute(
+                    "INSERT INTO call_logs (call_id, company_id, user_id, tan, created_at, updated_at, "
+                    "last_seen_at, end_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (call_id, company_id, session.user_id, session.tan, session.joined, updated, last_seen,
+                     session.left),
+                )
+                log_ids.append(cursor.lastrowid)
+            connection.execute(
+                "UPDATE calls SET status = 1, started_at = ? WHERE id = ?",
+                (min(session.joined for session in sessions), call_id),
+            )
+    finally:
+        connection.close()
+    return log_ids
