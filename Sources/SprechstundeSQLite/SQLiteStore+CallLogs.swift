@@ -73,6 +73,20 @@ extension SQLiteStore: CallLogStore {
         }
     }
 
+    public func endIdleCalls(emptySince: Int64, now: Int64) throws -> [Call.ID] {
+        try write { connection in
+            try connection.query(
+                """
+                UPDATE calls SET status = 2, ended_at = ?1, updated_at = ?1
+                WHERE status = 1 AND deleted_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM call_logs l WHERE l.call_id = calls.id AND l.end_at IS NULL)
+                  AND coalesce((SELECT max(l.end_at) FROM call_logs l WHERE l.call_id = calls.id), started_at, 0) < ?2
+                RETURNING id
+                """, [.int(now), .int(emptySince)]
+            ).compactMap { $0.int(0) }
+        }
+    }
+
     public func setCallStatus(id: Call.ID, status: CallStatus, now: Int64) throws {
         try write { connection in
             try connection.run(

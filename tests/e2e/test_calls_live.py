@@ -494,7 +494,8 @@ def test_deleting_a_held_call_is_409(api, server, practice):
     assert response.status_code == 409, f"{response.status_code} {response.text}"
     assert response.json()["message"]
     still = api.get(f"/api/v2/calls/{call['id']}", token=practice.admin_token, expect=200).json()["data"]
-    assert still["deleted_at"] is None and still["status"] == 1
+    # Held: running, or already ended (the room has been empty longer than the 30 s grace period).
+    assert still["deleted_at"] is None and still["status"] in (1, 2)
     assert call["id"] in call_ids(api, practice.admin_token)
 
 
@@ -656,3 +657,25 @@ def test_call_logs_per_page_10000_is_allowed(api, practice):
     body = api.get("/api/v2/calllogs", token=practice.admin_token, params={"per_page": "10000"}, expect=200).json()
     assert body["meta"]["per_page"] == 10000
     assert isinstance(body["data"], list) and body["links"]["next"] is None
+
+
+def test_a_held_call_ends_once_its_room_stayed_empty(api, server, practice):
+    """Status 2 comes from the server's idle check: running, nobody in the room for the grace period."""
+    empty = create_call(api, practice.admin_token, tan_username="Emil")
+    occupied = create_call(api, practice.admin_token, tan_username="Olga")
+    now = int(time.time())
+    seed_call_session(server, empty["id"], [SeededSession(tan_users(empty)[0]["id"], now - 120, now - 60)])
+    seed_call_session(server, occupied["id"], [SeededSession(tan_users(occupied)[0]["id"], now - 120)])
+    deadline = time.time() + 20
+    status = None
+    while time.time() < deadline:
+        status = api.get(f"/api/v2/calls/{empty['id']}", token=practice.admin_token, expect=200).json()["data"]["status"]
+        if status == 2:
+            break
+        time.sleep(0.5)
+    assert status == 2, "a running call whose room stayed empty past the grace period has ended"
+    still = api.get(f"/api/v2/calls/{occupied['id']}", token=practice.admin_token, expect=200).json()["data"]
+    assert still["status"] == 1, "somebody is still in the room: the call keeps running"
+    # Ended is final: it can no longer be changed or deleted.
+    assert api.patch(f"/api/v2/calls/{empty['id']}", {"duration": 20}, token=practice.admin_token).status_code == 409
+    assert api.delete(f"/api/v2/calls/{empty['id']}", token=practice.admin_token).status_code == 409

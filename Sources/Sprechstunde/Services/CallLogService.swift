@@ -32,6 +32,13 @@ public final class CallLogService: Sendable {
         return try store.closeStaleLogs(lastSeenBefore: now - seconds, now: now)
     }
 
+    /// Ends every running call whose room has been empty for `grace` seconds (the contract's
+    /// grace period, default 30 s). Returns the ids of the calls that ended.
+    public func endIdleCalls(grace: Int64) throws -> [Call.ID] {
+        let now = clock.now()
+        return try store.endIdleCalls(emptySince: now - grace, now: now)
+    }
+
     /// The room stayed empty for the grace period: a running call ends.
     public func roomStayedEmpty(callID: Call.ID) throws {
         guard let call = try store.call(id: callID) else { return }

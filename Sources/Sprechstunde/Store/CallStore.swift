@@ -118,6 +118,9 @@ public protocol CallLogStore: Sendable {
     func callLog(id: CallLog.ID) throws -> CallLog?
     /// Oldest first.
     func callLogs(_ query: CallLogQuery) throws -> Page<CallLog>
+    /// Ends running calls whose room has had nobody in it since `emptySince` (no open log
+    /// entry, the last one closed before then). Returns their ids.
+    func endIdleCalls(emptySince: Int64, now: Int64) throws -> [Call.ID]
     /// Sets status (and started/ended times) of the call.
     func setCallStatus(id: Call.ID, status: CallStatus, now: Int64) throws
     /// Calls whose planned end and last activity are older than `before` are deleted with their

@@ -109,20 +109,21 @@ struct RequestBody {
         return strings
     }
 
-    /// A list of objects, each handed to `read` as its own `RequestBody`-like reader.
-    mutating func objectList(_ key: String) -> [[(String, JSON)]]? {
+    /// A list of objects, each with its position in the list (for error names) and a reader
+    /// of its own; entries that are not objects are reported here.
+    mutating func objectList(_ key: String) -> [(index: Int, entry: RequestBody)]? {
         guard let value = value(key) else { return nil }
         guard case .array(let items) = value else {
             errors.add(key, "\(key) must be a list of objects.")
             return nil
         }
-        var objects: [[(String, JSON)]] = []
+        var objects: [(index: Int, entry: RequestBody)] = []
         for (index, item) in items.enumerated() {
             guard case .object(let members) = item else {
                 errors.add("\(key).\(index)", "each entry of \(key) must be an object.")
                 continue
             }
-            objects.append(members)
+            objects.append((index, RequestBody(members: members)))
         }
         return objects
     }

@@ -5,6 +5,7 @@ extension Application {
     func registerCallRoutes(_ router: inout Router) {
         router.get("/api/v2/calls") { [self] request in
             let principal = try principal(request)
+            try calls.authorize(principal)
             var filters = QueryFilters(request)
             let status = filters.int("status").map { value -> CallStatus? in
                 CallStatus(rawValue: Int(value))
@@ -16,7 +17,8 @@ extension Application {
             let to = filters.int("to")
             try filters.check()
             let page = try calls.list(
-                as: principal, status: status ?? nil, beginFrom: from, beginTo: to, extid: request.query("extid"),
+                as: principal, status: status ?? nil, beginFrom: from, beginTo: to,
+                extid: request.query("extid").flatMap { $0.isEmpty ? nil : $0 },
                 page: pageRequest(request))
             return Wire.page(page, request: request, base: baseURL(request)) { $0.json }
         }
@@ -25,11 +27,13 @@ extension Application {
         }
         router.post("/api/v2/calls") { [self] request in
             let principal = try principal(request)
+            try calls.authorize(principal)
             let input = try Self.callInput(request)
             return Wire.single(try calls.create(as: principal, input).json, status: 201)
         }
         let update: Router.Handler = { [self] request in
             let principal = try principal(request)
+            try calls.authorize(principal)
             let id = try pathID(request)
             var body = try RequestBody(request)
             var patch = CallPatch()
@@ -52,6 +56,7 @@ extension Application {
 
         router.get("/api/v2/calllogs") { [self] request in
             let principal = try principal(request)
+            try calls.authorize(principal)
             var filters = QueryFilters(request)
             let callID = filters.int("call_id")
             let userID = filters.int("user_id")
@@ -65,6 +70,7 @@ extension Application {
 
         router.post("/api/ext/createScopedToken") { [self] request in
             let principal = try principal(request)
+            try Policy.require(principal, .createScopedToken)
             var body = try RequestBody(request)
             let email = body.requiredString("email")
             let scopeType = body.requiredString("scope_type")
@@ -90,8 +96,8 @@ extension Application {
         input.description = body.nullableString("description") ?? nil
         input.extid = body.nullableString("extid") ?? nil
         input.extendable = body.value("extendable")?.isNull == true ? nil : body.bool("extendable")
-        for (index, members) in (body.objectList("additional_callees") ?? []).enumerated() {
-            var entry = RequestBody(members: members)
+        for (index, reader) in body.objectList("additional_callees") ?? [] {
+            var entry = reader
             let callee = CalleeInput(
                 userID: entry.nullableInt("user_id") ?? nil, name: entry.nullableString("name") ?? nil,
                 email: entry.nullableString("email") ?? nil, mobile: entry.nullableString("mobile") ?? nil)

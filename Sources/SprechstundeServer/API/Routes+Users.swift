@@ -62,8 +62,8 @@ extension Application {
         input.isUnlocked = body.bool("is_unlocked")
         if let entries = body.objectList("notification_options") {
             var options: [NotificationOptionInput] = []
-            for (index, members) in entries.enumerated() {
-                var entry = RequestBody(members: members)
+            for (index, reader) in entries {
+                var entry = reader
                 let id = entry.require("notification_id") ? entry.int("notification_id") : nil
                 let enabled = entry.bool("enabled") ?? false
                 var values: [String] = []

@@ -60,7 +60,7 @@ enum Runner {
         let scheme = configuration.plainHTTP ? "http" : "https"
         let shownHost = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
         let base = "\(scheme)://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(server.boundPort)"
-        let maintenance = Maintenance(application: application)
+        let maintenance = Maintenance(application: application, endGrace: Int64(configuration.endGraceSeconds))
         maintenance.start()
         onListening(base)
         say("Sprechstunde listening on \(base)")
@@ -75,11 +75,15 @@ enum Runner {
 /// Periodic housekeeping in the server process.
 final class Maintenance {
     let application: Application
+    let endGrace: Int64
     let hourly: DispatchSourceTimer
     let everyMinute: DispatchSourceTimer
+    let everyFewSeconds: DispatchSourceTimer
 
-    init(application: Application) {
+    init(application: Application, endGrace: Int64) {
         self.application = application
+        self.endGrace = endGrace
+        everyFewSeconds = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
         hourly = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
         everyMinute = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
     }
@@ -106,5 +110,11 @@ final class Maintenance {
             _ = try? application.callLogs.closeVanished(silentFor: 60)
         }
         everyMinute.resume()
+        everyFewSeconds.schedule(deadline: .now(), repeating: .seconds(5))
+        everyFewSeconds.setEventHandler { [application, endGrace] in
+            // A running call whose room stayed empty for the grace period has ended (final).
+            _ = try? application.callLogs.endIdleCalls(grace: endGrace)
+        }
+        everyFewSeconds.resume()
     }
 }

@@ -20,6 +20,7 @@ public struct ServerConfiguration: Sendable {
     public var connectionTimeout = 30
     public var accessLog = true
     public var tanValidityDays = 30
+    public var endGraceSeconds = 30
     public var retentionDays = RetentionService.defaultRetentionDays
 
     public init() {}
@@ -47,6 +48,9 @@ public struct ServerConfiguration: Sendable {
         OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
         OptionSpec(
             "tan-validity-days", "DAYS", help: "TANs stay valid this long after a call's planned end (default 30)"),
+        OptionSpec(
+            "end-grace-seconds", "SECONDS",
+            help: "a running call ends after its room stayed empty this long (default 30)"),
         OptionSpec("retention-days", "DAYS", help: "calls and call logs are deleted after this many days (default 90)"),
     ]
 
@@ -67,6 +71,7 @@ public struct ServerConfiguration: Sendable {
         if let seconds = try options.int("connection-timeout", in: 1...3600) { connectionTimeout = seconds }
         if let days = try options.int("tan-validity-days", in: 0...365) { tanValidityDays = days }
         if let days = try options.int("retention-days", in: 1...3650) { retentionDays = days }
+        if let seconds = try options.int("end-grace-seconds", in: 5...86_400) { endGraceSeconds = seconds }
         if let log = options.string("access-log") {
             switch log.lowercased() {
             case "on", "true", "1": accessLog = true
