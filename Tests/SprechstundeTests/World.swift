@@ -1,9 +1,9 @@
 import Foundation
-import SprechstundeSQLite
 import Synchronization
 import Testing
 
 @testable import Sprechstunde
+@testable import SprechstundeSQLite
 
 /// A clock the test moves by hand.
 final class ManualClock: Sendable {
@@ -32,6 +32,9 @@ final class World {
     let organisation: OrganisationService
     let auth: AuthService
     let provisioning: Provisioning
+    let calls: CallService
+    let callAccess: CallAccessService
+    let callLogs: CallLogService
 
     let companyA: Company
     let companyB: Company
@@ -43,7 +46,10 @@ final class World {
     let adminB: User
     let doctorB: User
 
-    init(auth settings: AuthService.Settings = World.authSettings()) throws {
+    init(
+        auth settings: AuthService.Settings = World.authSettings(),
+        callAccess accessSettings: CallAccessService.Settings = CallAccessService.Settings()
+    ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "sprechstunde-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -54,6 +60,9 @@ final class World {
         auth = AuthService(store: store, clock: clock.clock, settings: settings)
         let provisioning = Provisioning(store: store, clock: clock.clock, passwordCost: .minimal)
         self.provisioning = provisioning
+        calls = CallService(store: store, clock: clock.clock)
+        callAccess = CallAccessService(store: store, clock: clock.clock, settings: accessSettings)
+        callLogs = CallLogService(store: store, clock: clock.clock)
 
         companyA = try provisioning.createCompany(name: "Praxis A")
         companyB = try provisioning.createCompany(name: "Klinik B")
@@ -106,6 +115,55 @@ final class World {
     }
 }
 
+// MARK: calls
+
+extension World {
+    /// A call input with the required duration and, if given, a TAN user.
+    func callInput(
+        duration: Int64? = 30, begin: Int64? = nil, tanUsername: String? = nil, tanEmail: String? = nil,
+        callees: [CalleeInput] = [], extid: String? = nil
+    ) -> CallInput {
+        var input = CallInput()
+        input.duration = duration
+        input.callType = "tan"
+        input.begin = begin
+        input.tanUsername = tanUsername
+        input.tanEmail = tanEmail
+        input.additionalCallees = callees
+        input.extid = extid
+        return input
+    }
+
+    /// Creates a call as `creator` (by default with a patient "Patientin Eins").
+    @discardableResult
+    func makeCall(
+        by creator: User, duration: Int64 = 30, begin: Int64? = nil, tanUsername: String? = "Patientin Eins",
+        tanEmail: String? = nil, callees: [CalleeInput] = [], extid: String? = nil
+    ) throws -> Call {
+        try calls.create(
+            as: principal(creator),
+            callInput(
+                duration: duration, begin: begin, tanUsername: tanUsername, tanEmail: tanEmail, callees: callees,
+                extid: extid))
+    }
+
+    /// The first TAN participant of `call`.
+    func tanParticipant(_ call: Call) throws -> CallParticipant {
+        try #require(call.participants.first { $0.role == .tanuser })
+    }
+
+    /// A single number from raw SQL on the store's writer (to see rows the API no longer shows).
+    func count(_ sql: String) throws -> Int64 {
+        try store.database.write { try $0.query(sql) }.first?.int(0) ?? -1
+    }
+
+    /// A machine client of `company` as a principal.
+    func clientPrincipal(of company: Company) throws -> Principal {
+        let (client, _) = try provisioning.createClient(companyID: company.id, name: "Integration")
+        return .client(id: client.id, companyID: company.id)
+    }
+}
+
 /// Runs `body`, expecting a `DomainError` of `kind`; returns it for more checks.
 @discardableResult
 func expectDomainError<T>(
@@ -122,4 +180,18 @@ func expectDomainError<T>(
         Issue.record("expected DomainError \(kind), got \(error)", sourceLocation: sourceLocation)
         return nil
     }
+}
+
+/// Runs `body`, expecting a validation error that names `field`; returns the error.
+@discardableResult
+func expectValidation<T>(
+    _ field: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T
+) -> DomainError? {
+    let error = expectDomainError(.validation, sourceLocation: sourceLocation, body)
+    if let error {
+        #expect(
+            error.fieldErrors.contains { $0.0 == field }, "expected \(field) in \(error.fieldErrors.map(\.0))",
+            sourceLocation: sourceLocation)
+    }
+    return error
 }

@@ -87,7 +87,9 @@ public final class CallAccessService: Sendable {
 
     private func unspentOneTimePassword(_ token: String, callID: Call.ID) throws -> Entry {
         guard let (userID, tokenCallID) = try store.oneTimePassword(hash: Crypto.sha256(token), now: clock.now()),
-            tokenCallID == callID
+            tokenCallID == callID,
+            // Locking or deleting the account ends its sessions: its unspent one-time passwords too.
+            let user = try store.user(id: userID), user.isActive(at: clock.now())
         else { throw Refusal.otpInvalid }
         return try entry(callID: callID, userID: userID)
     }
