@@ -14,9 +14,16 @@ extension SQLiteStore: CallLogStore {
             let inserted = try connection.run(
                 """
                 INSERT INTO call_logs (call_id, company_id, user_id, tan, created_at, updated_at, last_seen_at)
-                SELECT id, company_id, ?, ?, ?, ?, ? FROM calls WHERE id = ? AND deleted_at IS NULL
+                SELECT id, company_id, ?, ?, ?, ?, ? FROM calls WHERE id = ? AND deleted_at IS NULL AND status < 2
                 """, [.int(userID), .text(tan), .int(now), .int(now), .int(now), .int(callID)])
-            guard inserted == 1 else { throw DomainError.notFound("Call \(callID)") }
+            guard inserted == 1 else {
+                // Ended since the caller looked (checked here, in the same transaction), or gone.
+                let ended =
+                    try connection.query("SELECT status FROM calls WHERE id = ? AND deleted_at IS NULL", [.int(callID)])
+                    .first?.int(0) == Int64(CallStatus.ended.rawValue)
+                if ended { _ = try CallLifecycle.join(.ended) }
+                throw DomainError.notFound("Call \(callID)")
+            }
             let id = connection.lastInsertID
             try connection.run(
                 "UPDATE calls SET status = 1, started_at = coalesce(started_at, ?1), updated_at = ?1 WHERE id = ?2 AND status = 0",

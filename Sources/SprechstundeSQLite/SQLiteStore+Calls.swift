@@ -179,14 +179,20 @@ extension SQLiteStore: CallStore {
         }
     }
 
-    public func deleteCall(id: Call.ID, event: CallEventKind?, now: Int64) throws {
+    @discardableResult
+    public func deleteCall(id: Call.ID, event: CallEventKind?, now: Int64) throws -> Bool {
         try write { connection in
             let call = try Self.loadCall(id, in: connection)
-            try connection.run(
-                "UPDATE calls SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
-                [.int(now), .int(now), .int(id)])
+            let deleted = try connection.run(
+                """
+                UPDATE calls SET deleted_at = ?1, updated_at = ?1
+                WHERE id = ?2 AND deleted_at IS NULL AND status = 0
+                  AND NOT EXISTS (SELECT 1 FROM call_logs WHERE call_id = ?2)
+                """, [.int(now), .int(id)])
+            guard deleted == 1 else { return false }
             try connection.run("DELETE FROM one_time_passwords WHERE call_id = ?", [.int(id)])
             if let call { try Self.recordEvent(event, for: call, in: connection, now: now) }
+            return true
         }
     }
 

@@ -410,8 +410,19 @@ struct CallStoreTests {
         #expect(try store.calls(CallQuery(status: .ended)).items.map(\.id) == [call.id])
         #expect(try store.calls(CallQuery(status: .planned)).total == 0)
 
-        // An entry into an ended call (the service refuses it) does not reopen the call.
-        _ = try store.openLog(callID: call.id, userID: doctor.id, tan: nil, now: 500)
+        // The store itself refuses an entry into an ended call (a join racing the end), and the
+        // call stays ended.
+        #expect(throws: DomainError.self) { try store.openLog(callID: call.id, userID: doctor.id, tan: nil, now: 500) }
         #expect(try store.call(id: call.id)?.status == .ended)
+        #expect(try scalar(store, "SELECT count(*) FROM call_logs WHERE call_id = \(call.id)") == 0)
+    }
+
+    @Test("deleteCall refuses, inside its transaction, a call somebody joined meanwhile")
+    func deleteRechecksJoins() throws {
+        let call = try store.insertCall(newCall(), event: nil, now: 100)
+        _ = try store.openLog(callID: call.id, userID: doctor.id, tan: nil, now: 110)
+        #expect(try store.deleteCall(id: call.id, event: .appointmentDeleted, now: 120) == false)
+        #expect(try store.call(id: call.id)?.deletedAt == nil)
+        #expect(try scalar(store, "SELECT count(*) FROM outbox_events WHERE call_id = \(call.id)") == 0)
     }
 }

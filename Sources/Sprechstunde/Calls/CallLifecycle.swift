@@ -18,10 +18,10 @@ public enum CallLifecycle {
 
     /// A call can be deleted only while nobody has joined it.
     public static func checkDelete(_ status: CallStatus, everJoined: Bool) throws(DomainError) {
-        guard status == .planned, !everJoined else {
-            throw DomainError(.conflict, "The call has already been held and cannot be deleted.")
-        }
+        guard status == .planned, !everJoined else { throw heldCallIsKept }
     }
+
+    static let heldCallIsKept = DomainError(.conflict, "The call has already been held and cannot be deleted.")
 
     /// What an update may touch: a running call keeps its begin; an ended call is read-only.
     public static func checkChange(_ status: CallStatus, movesBegin: Bool) throws(DomainError) {

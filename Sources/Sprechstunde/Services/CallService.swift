@@ -192,6 +192,9 @@ public final class CallService: Sendable {
         let call = try get(as: principal, id: id)
         try CallLifecycle.checkDelete(call.status, everJoined: store.callWasJoined(id: id))
         let now = clock.now()
-        try store.deleteCall(id: id, event: call.begin > now ? .appointmentDeleted : nil, now: now)
+        // The store checks again inside its transaction: someone may have joined since.
+        guard try store.deleteCall(id: id, event: call.begin > now ? .appointmentDeleted : nil, now: now) else {
+            throw CallLifecycle.heldCallIsKept
+        }
     }
 }

@@ -84,8 +84,11 @@ public protocol CallStore: Sendable {
     /// Stores begin, duration, description, extid, extendable and moves the TANs' validity
     /// to `tanValidUntil`; records the event if given.
     func updateCall(_ call: Call, tanValidUntil: Int64, event: CallEventKind?, now: Int64) throws
-    /// Soft delete; spends every one-time password of the call; records the event if given.
-    func deleteCall(id: Call.ID, event: CallEventKind?, now: Int64) throws
+    /// Soft delete of a call nobody has joined (checked in the same transaction); spends every
+    /// one-time password of the call; records the event if given. False if someone had joined
+    /// meanwhile (then nothing changed).
+    @discardableResult
+    func deleteCall(id: Call.ID, event: CallEventKind?, now: Int64) throws -> Bool
     /// Whether anybody ever joined the call.
     func callWasJoined(id: Call.ID) throws -> Bool
     /// The live participant a TAN belongs to (call not deleted).

@@ -124,7 +124,8 @@ public enum CommandLineInterface {
         let specs =
             storeSpecs + [
                 OptionSpec(
-                    "retention-days", "DAYS", help: "delete calls whose planned end and last activity lie more than DAYS days back (default 90)")
+                    "retention-days", "DAYS",
+                    help: "delete calls whose planned end and last activity lie more than DAYS days back (default 90)")
             ]
         let summary = "Deletes calls, their call logs, one-time passwords and TAN users after the retention period."
         try withOptions("purge", summary, specs, arguments, environment) { options in
