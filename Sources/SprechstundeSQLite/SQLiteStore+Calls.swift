@@ -207,10 +207,13 @@ extension SQLiteStore: CallStore {
         try database.read { connection in
             try connection.query(
                 """
-                SELECT p.call_id, p.user_id, p.tan_valid_until FROM call_participants p JOIN calls c ON c.id = p.call_id
-                WHERE p.tan_hash = ? AND c.deleted_at IS NULL
+                SELECT p.call_id, p.user_id, p.tan_valid_until, c.deleted_at IS NOT NULL
+                FROM call_participants p JOIN calls c ON c.id = p.call_id
+                WHERE p.tan_hash = ?
                 """, [.blob(tanHash)]
-            ).first.map { TANHolder(callID: $0.int(0)!, userID: $0.int(1)!, validUntil: $0.int(2) ?? 0) }
+            ).first.map {
+                TANHolder(callID: $0.int(0)!, userID: $0.int(1)!, validUntil: $0.int(2) ?? 0, callDeleted: $0.bool(3))
+            }
         }
     }
 

@@ -255,7 +255,7 @@ struct CallStoreTests {
         try store.deleteCall(id: call.id, event: .appointmentDeleted, now: 170)
         #expect(try store.call(id: call.id) == nil)
         #expect(try store.calls(CallQuery(companyID: company.id)).total == 0)
-        #expect(try store.tanHolder(tanHash: TAN.hash(tan)) == nil)
+        #expect(try store.tanHolder(tanHash: TAN.hash(tan))?.callDeleted == true)
         #expect(try store.oneTimePassword(hash: Crypto.sha256("otp"), now: 165) == nil)
         #expect(try scalar(store, "SELECT deleted_at FROM calls WHERE id = \(call.id)") == 170)
         #expect(try store.pendingEvents(limit: 10).map(\.kind) == [.appointmentChanged, .appointmentDeleted])

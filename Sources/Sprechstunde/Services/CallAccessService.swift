@@ -113,6 +113,7 @@ public final class CallAccessService: Sendable {
             guard TAN.isWellFormed(tan), let holder = try store.tanHolder(tanHash: TAN.hash(tan)),
                 callID == nil || holder.callID == callID
             else { throw Refusal.tanInvalid }
+            if holder.callDeleted { throw Refusal.callDeleted }
             if holder.validUntil < clock.now() { throw Refusal.tanExpired }
             return try entry(callID: holder.callID, userID: holder.userID)
         }

@@ -64,11 +64,14 @@ public struct TANHolder: Sendable, Equatable {
     public var callID: Call.ID
     public var userID: User.ID
     public var validUntil: Int64
+    /// The TAN is right but its call was deleted (the page says so instead of "wrong TAN").
+    public var callDeleted: Bool
 
-    public init(callID: Call.ID, userID: User.ID, validUntil: Int64) {
+    public init(callID: Call.ID, userID: User.ID, validUntil: Int64, callDeleted: Bool = false) {
         self.callID = callID
         self.userID = userID
         self.validUntil = validUntil
+        self.callDeleted = callDeleted
     }
 }
 
@@ -91,7 +94,7 @@ public protocol CallStore: Sendable {
     func deleteCall(id: Call.ID, event: CallEventKind?, now: Int64) throws -> Bool
     /// Whether anybody ever joined the call.
     func callWasJoined(id: Call.ID) throws -> Bool
-    /// The live participant a TAN belongs to (call not deleted).
+    /// The participant a TAN belongs to, also when the call was deleted.
     func tanHolder(tanHash: [UInt8]) throws -> TANHolder?
     /// Undelivered outbox events, oldest first.
     func pendingEvents(limit: Int) throws -> [OutboxEvent]
