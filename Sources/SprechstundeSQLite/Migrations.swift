@@ -107,7 +107,7 @@ enum Migrations {
                 updated_at INTEGER NOT NULL,
                 deleted_at INTEGER
             );
-            CREATE INDEX calls_by_company ON calls(company_id, id);
+            CREATE INDEX calls_by_company ON calls(company_id, id) WHERE deleted_at IS NULL;
             CREATE INDEX calls_by_extid ON calls(company_id, extid) WHERE extid IS NOT NULL;
             CREATE TABLE call_participants (
                 call_id INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,

@@ -65,7 +65,9 @@ extension SQLiteStore: CallLogStore {
 
     public func callLogs(_ query: CallLogQuery) throws -> Page<CallLog> {
         try database.read { connection in
-            var filter = SQLFilter("deleted_at IS NULL")
+            // Log entries are never soft-deleted (retention removes them), so the filter stays on
+            // the (company_id, id) index and counting never reads table rows.
+            var filter = SQLFilter()
             if let companyID = query.companyID { filter.add("company_id = ?", .int(companyID)) }
             if let userID = query.participantUserID {
                 filter.add("call_id IN (SELECT call_id FROM call_participants WHERE user_id = ?)", .int(userID))

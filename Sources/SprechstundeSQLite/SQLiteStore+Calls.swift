@@ -90,7 +90,7 @@ extension SQLiteStore: CallStore {
     }
 
     public func insertCall(_ new: NewCall, event: CallEventKind?, now: Int64) throws -> Call {
-        try write(uniqueField: "tan") { connection in
+        let callID = try write(uniqueField: "tan") { connection in
             try connection.run(
                 """
                 INSERT INTO calls (company_id, created_by, begin, duration, room, extid, description, extendable,
@@ -129,10 +129,15 @@ extension SQLiteStore: CallStore {
                         ])
                 }
             }
-            let call = try Self.loadCall(callID, in: connection)!
-            try Self.recordEvent(event, for: call, in: connection, now: now)
-            return call
+            // The event needs the participants as stored; without one, the call is read back after
+            // the commit on a reader, so the single writer is held as briefly as possible.
+            if let event, let call = try Self.loadCall(callID, in: connection) {
+                try Self.recordEvent(event, for: call, in: connection, now: now)
+            }
+            return callID
         }
+        guard let call = try self.call(id: callID) else { throw DomainError.notFound("Call \(callID)") }
+        return call
     }
 
     public func call(id: Call.ID) throws -> Call? {
