@@ -6,6 +6,35 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 
+static inline int mhd_shim_hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX escapes in place, except %00: a NUL would silently cut the path or argument
+   short ("/users/%00" would reach "/users"), so it stays as the three characters "%00". */
+static inline size_t mhd_shim_unescape(void *cls, struct MHD_Connection *connection, char *text) {
+    (void)cls;
+    (void)connection;
+    char *out = text;
+    const char *in = text;
+    while (*in) {
+        if (in[0] == '%' && in[1] && in[2]) {
+            int high = mhd_shim_hex(in[1]), low = mhd_shim_hex(in[2]);
+            if (high >= 0 && low >= 0 && (high | low) != 0) {
+                *out++ = (char)(high * 16 + low);
+                in += 3;
+                continue;
+            }
+        }
+        *out++ = *in++;
+    }
+    *out = 0;
+    return (size_t)(out - text);
+}
+
 /* MHD_start_daemon is variadic, which Swift cannot call: this wrapper takes the
    options as an array (terminated by MHD_OPTION_END) plus the completion callback. */
 static inline struct MHD_Daemon *mhd_shim_start(unsigned int flags, uint16_t port,
@@ -14,6 +43,7 @@ static inline struct MHD_Daemon *mhd_shim_start(unsigned int flags, uint16_t por
                                                  struct MHD_OptionItem *options) {
     return MHD_start_daemon(flags, port, NULL, NULL, handler, handler_cls,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
+                            MHD_OPTION_UNESCAPE_CALLBACK, mhd_shim_unescape, NULL,
                             MHD_OPTION_ARRAY, options,
                             MHD_OPTION_END);
 }

@@ -28,11 +28,12 @@ struct ApplicationTests {
     }
 
     func send(
-        _ method: String, _ path: String, json: String? = nil, token: String? = nil, query: [(String, String)] = []
+        _ method: String, _ path: String, json: String? = nil, token: String? = nil, query: [(String, String)] = [],
+        host: String = "localhost:8443"
     )
         -> (status: Int, body: JSON?, response: Response)
     {
-        var headers = ["content-type": "application/json", "host": "video.example"]
+        var headers = ["content-type": "application/json", "host": host]
         if let token { headers["authorization"] = "Bearer \(token)" }
         let request = Request(
             method: method, path: path, queryItems: query, headers: headers, body: Array((json ?? "").utf8))
@@ -117,8 +118,30 @@ struct ApplicationTests {
         #expect(result.body?["meta"]?["total"] == .int(3))
         #expect(result.body?["meta"]?["last_page"] == .int(2))
         #expect(
-            result.body?["links"]?["next"] == .string("https://video.example/api/v2/users?per_page=2&role=doc&page=2"))
+            result.body?["links"]?["next"] == .string("https://localhost:8443/api/v2/users?per_page=2&role=doc&page=2"))
         #expect(result.body?["links"]?["prev"] == .null)
+    }
+
+    @Test func aForgedHostDoesNotRedirectLinks() {
+        let forged = send("GET", "/api/v2/users", token: adminToken, host: "evil.example")
+        #expect(forged.body?["links"]?["first"] == .string("https://localhost/api/v2/users?page=1"))
+        let loopback = send("GET", "/api/v2/users", token: adminToken, host: "[::1]:9443")
+        #expect(loopback.body?["links"]?["first"] == .string("https://[::1]:9443/api/v2/users?page=1"))
+    }
+
+    @Test func idsHaveOneSpelling() {
+        for path in ["/api/v2/users/01", "/api/v2/users/+1", "/api/v2/users/1%00abc"] {
+            #expect(send("GET", path, token: adminToken).status == 404, "\(path)")
+        }
+        #expect(send("GET", "/api/v2/users/1", token: adminToken).status == 200)
+    }
+
+    @Test func controlCharactersInNamesAndAddressesAre422() {
+        let body = #"{"name": "\u0000nul", "email": "nul\u0000@a.example", "password": "12345678", "roles": [2]}"#
+        let result = send("POST", "/api/v2/users", json: body, token: adminToken)
+        #expect(result.status == 422)
+        #expect(result.body?["errors"]?["name"] != nil)
+        #expect(result.body?["errors"]?["email"] != nil)
     }
 
     @Test func perPageOutOfRangeIs422() {

@@ -700,3 +700,10 @@ def test_second_start_keeps_users_and_tokens(tmp_path):
         second_api.sign_in(doctor["email"], doctor["_password"])
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize("path", ["/api/v2/users/%00", "/api/v2/users/1%00abc", "/api/v2/users%00", "/api/v2/users/01"])
+def test_a_path_means_what_it_says(api, admin_token, path):
+    """A NUL escape must not cut the path short (it would reach another route), ids have one spelling."""
+    response = api.get(path, token=admin_token)
+    assert response.status_code == 404, f"{path}: {response.status_code} {response.text[:200]}"

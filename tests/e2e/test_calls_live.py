@@ -679,3 +679,11 @@ def test_a_held_call_ends_once_its_room_stayed_empty(api, server, practice):
     # Ended is final: it can no longer be changed or deleted.
     assert api.patch(f"/api/v2/calls/{empty['id']}", {"duration": 20}, token=practice.admin_token).status_code == 409
     assert api.delete(f"/api/v2/calls/{empty['id']}", token=practice.admin_token).status_code == 409
+
+
+@pytest.mark.parametrize("begin", [9223372036854775807, 9223372036854775000, -9223372036854775808])
+def test_an_absurd_begin_is_422_and_the_server_lives_on(api, practice, begin):
+    response = api.post("/api/v2/calls", {"duration": 30, "begin": begin}, token=practice.admin_token)
+    assert response.status_code == 422, f"{response.status_code} {response.text[:300]}"
+    assert "begin" in response.json()["errors"]
+    assert api.get("/healthz").status_code == 200

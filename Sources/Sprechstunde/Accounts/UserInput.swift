@@ -55,8 +55,16 @@ public enum UserRules {
     /// Argon2id over megabytes of password is a denial of service; nobody types more.
     public static let maximumPasswordLength = 1024
 
+    /// Control characters (NUL, escapes, line breaks) have no place in names or addresses and
+    /// break the systems this data is handed to (mail, CSV, logs).
+    public static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+
     public static func isValidEmail(_ email: String) -> Bool {
-        guard email.count <= 254, !email.contains(where: { $0.isWhitespace || $0 == "," || $0 == ";" }) else {
+        guard email.count <= 254, !hasControlCharacters(email),
+            !email.contains(where: { $0.isWhitespace || $0 == "," || $0 == ";" })
+        else {
             return false
         }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
@@ -89,6 +97,7 @@ public enum UserRules {
         }
         if let name = input.name {
             if name.trimmingWhitespace.isEmpty { errors.add("name", "name must not be empty.") }
+            if hasControlCharacters(name) { errors.add("name", "name must not contain control characters.") }
             checkLength("name", name, max: 255)
         }
         if let email = input.email, !isValidEmail(email.trimmingWhitespace) {

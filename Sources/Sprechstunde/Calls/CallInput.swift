@@ -78,6 +78,9 @@ public enum CallRules {
         mobileField: String, into errors: inout ValidationErrors
     ) {
         if name.trimmingWhitespace.isEmpty { errors.add(nameField, "\(nameField) must not be empty.") }
+        if UserRules.hasControlCharacters(name) {
+            errors.add(nameField, "\(nameField) must not contain control characters.")
+        }
         checkText(nameField, name, maximum: 255, into: &errors)
         if let email, !email.isEmpty, !UserRules.isValidEmail(email.trimmingWhitespace) {
             errors.add(emailField, "\(emailField) must be a valid e-mail address.")

@@ -56,8 +56,9 @@ public final class CallService: Sendable {
         CallRules.checkText("description", input.description, maximum: 5000, into: &errors)
         CallRules.checkText("extid", input.extid, maximum: 255, into: &errors)
 
-        let begin = input.begin ?? now
-        let duration = Int(input.duration ?? 1)
+        // Out-of-range values are already reported; computing with them could overflow.
+        let begin = errors.has("begin") ? now : input.begin ?? now
+        let duration = errors.has("duration") ? 1 : Int(input.duration ?? 1)
         let tanValidUntil = begin + Int64(duration) * 60 + settings.tanValidityAfterEnd
         var tanUsers: [NewParticipant] = []
         func addTanUser(name: String, email: String?, mobile: String?, dataAgreed: Bool) {

@@ -55,6 +55,9 @@ public final class CompanyService: Sendable {
         }
         let trimmed = name.trimmingWhitespace
         if trimmed.isEmpty { throw DomainError.invalid("name", "name must not be empty.") }
+        if UserRules.hasControlCharacters(trimmed) {
+            throw DomainError.invalid("name", "name must not contain control characters.")
+        }
         if trimmed.count > 255 { throw DomainError.invalid("name", "name may be at most 255 characters long.") }
         return trimmed
     }

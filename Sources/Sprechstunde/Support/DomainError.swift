@@ -60,6 +60,8 @@ public struct ValidationErrors: Sendable {
 
     public var isEmpty: Bool { fields.isEmpty }
 
+    public func has(_ field: String) -> Bool { fields.contains { $0.0 == field } }
+
     public mutating func add(_ field: String, _ message: String) {
         if let index = fields.firstIndex(where: { $0.0 == field }) {
             fields[index].1.append(message)

@@ -20,8 +20,12 @@ public final class Application: Sendable {
     let log: Log
 
     public struct Settings: Sendable {
-        /// Used for pagination links; nil derives it from the request's Host header.
+        /// Used for pagination links. Without it, links use the request's Host header, but only
+        /// when it names this server (`localhost`, a loopback address or `listenHost`): a
+        /// forged Host must not turn links (which clients follow with their token) elsewhere.
         public var publicURL: String?
+        /// The address the server listens on, accepted as a Host for links.
+        public var listenHost: String?
         /// Whether requests arrive over TLS (for links and HSTS).
         public var tls: Bool = true
         /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
@@ -125,13 +129,29 @@ public final class Application: Sendable {
     func baseURL(_ request: Request) -> String {
         if let publicURL = settings.publicURL { return publicURL }
         let scheme = settings.tls ? "https" : "http"
-        let host = request.header("host") ?? "localhost"
-        let safe = host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }
-        return "\(scheme)://\(safe ? host : "localhost")"
+        let host = request.header("host") ?? ""
+        return "\(scheme)://\(isOwnName(host) ? host : "localhost")"
+    }
+
+    /// Whether a Host header (with or without port) names this server.
+    func isOwnName(_ host: String) -> Bool {
+        guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }) else {
+            return false
+        }
+        var name = host.lowercased()
+        if name.hasPrefix("["), let end = name.firstIndex(of: "]") {
+            name = String(name[name.index(after: name.startIndex)..<end])
+        } else if let colon = name.firstIndex(of: ":") {
+            name = String(name[..<colon])
+        }
+        return ["localhost", "127.0.0.1", "::1", settings.listenHost?.lowercased()].contains(name)
     }
 
     func pathID(_ request: Request, _ name: String = "id") throws -> Int64 {
-        guard let text = request.pathParameters[name], let id = Int64(text), id > 0 else {
+        // Digits only, no sign or leading zero: one id has one spelling.
+        guard let text = request.pathParameters[name], text.first != "0",
+            text.allSatisfy({ $0.isASCII && $0.isNumber }), let id = Int64(text), id > 0
+        else {
             throw HTTPError(.notFound, "No such object: ids are positive whole numbers.")
         }
         return id

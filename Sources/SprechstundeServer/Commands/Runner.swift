@@ -22,6 +22,7 @@ enum Runner {
     static func makeApplication(_ configuration: ServerConfiguration, store: any Store) -> Application {
         var settings = Application.Settings()
         settings.publicURL = configuration.publicURL
+        settings.listenHost = configuration.host
         settings.tls = !configuration.plainHTTP
         settings.trustForwardedFor = configuration.trustForwardedFor
         settings.auth.tokenLifetime = configuration.tokenLifetime
