@@ -7,17 +7,18 @@ extension Application {
             let principal = try principal(request)
             try calls.authorize(principal)
             var filters = QueryFilters(request)
-            let status = filters.int("status").map { value -> CallStatus? in
-                CallStatus(rawValue: Int(value))
-            }
-            if case .some(nil) = status {
-                filters.errors.add("status", "status must be 0 (planned), 1 (running) or 2 (ended).")
+            var status: CallStatus?
+            if let value = filters.int("status") {
+                status = CallStatus(rawValue: Int(value))
+                if status == nil {
+                    filters.errors.add("status", "status must be 0 (planned), 1 (running) or 2 (ended).")
+                }
             }
             let from = filters.int("from")
             let to = filters.int("to")
             try filters.check()
             let page = try calls.list(
-                as: principal, status: status ?? nil, beginFrom: from, beginTo: to,
+                as: principal, status: status, beginFrom: from, beginTo: to,
                 extid: request.query("extid").flatMap { $0.isEmpty ? nil : $0 },
                 page: pageRequest(request))
             return Wire.page(page, request: request, base: baseURL(request)) { $0.json }
