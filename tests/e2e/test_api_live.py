@@ -702,6 +702,34 @@ def test_second_start_keeps_users_and_tokens(tmp_path):
         second.stop()
 
 
+def test_nothing_accepted_is_lost_when_the_process_is_killed(tmp_path):
+    """Every 201/204 was committed before it was sent: SIGKILL right after loses none of it."""
+    data_dir = tmp_path / "demo"
+    first = ServerProcess(data_dir, label="killed server").start()
+    api = ApiClient(first)
+    token = api.sign_in(first.admin_email, first.admin_password)
+    doctors = [api.create_user(token, role=2) for _ in range(3)]
+    call = api.post("/api/v2/calls", {"duration": 15, "tan_username": "Kim"}, token=token)
+    assert call.status_code == 201, call.text
+    gone = doctors.pop()
+    assert api.delete(f"/api/v2/users/{gone['id']}", token=token).status_code == 204
+    first.process.kill()  # SIGKILL: no shutdown code runs
+    first.process.wait(10)
+
+    second = ServerProcess(data_dir, label="after SIGKILL").start()
+    try:
+        again = ApiClient(second)
+        for doctor in doctors:
+            again.sign_in(doctor["email"], doctor["_password"])
+        assert again.get(f"/api/v2/users/{gone['id']}", token=token).status_code == 404
+        shown = again.get(f"/api/v2/calls/{call.json()['data']['id']}", token=token, expect=200).json()["data"]
+        assert [u["tan"] for u in shown["users"] if u["role_name"] == "tanuser"] == [
+            u["tan"] for u in call.json()["data"]["users"] if u["role_name"] == "tanuser"
+        ]
+    finally:
+        second.stop()
+
+
 @pytest.mark.parametrize("path", ["/api/v2/users/%00", "/api/v2/users/1%00abc", "/api/v2/users%00", "/api/v2/users/01"])
 def test_a_path_means_what_it_says(api, admin_token, path):
     """A NUL escape must not cut the path short (it would reach another route), ids have one spelling."""
