@@ -600,3 +600,19 @@ def seed_call_session(server: ServerProcess, call_id: int, sessions: list[Seeded
     finally:
         connection.close()
     return log_ids
+
+
+@pytest.fixture
+def config(server) -> configparser.ConfigParser:
+    """The demo's config.ini, read as integrators' notebooks read it."""
+    parsed = configparser.ConfigParser()
+    assert parsed.read(server.data_dir / "config.ini"), "config.ini could not be read"
+    return parsed
+
+
+@pytest.fixture
+def trust_demo_certificate(config, monkeypatch) -> None:
+    """What an integrator sets besides the hostname: trust the demo's self-signed certificate."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", config["server"]["ca_bundle"])
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

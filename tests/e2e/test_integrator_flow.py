@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from configparser import ConfigParser
 
 import pytest
 import requests
@@ -35,19 +34,8 @@ class Integration:
 
 
 @pytest.fixture
-def config(server) -> ConfigParser:
-    parsed = ConfigParser()
-    read = parsed.read(server.data_dir / "config.ini")
-    assert read, "config.ini could not be read"
-    return parsed
-
-
-@pytest.fixture
-def integration(config, monkeypatch) -> Integration:
+def integration(config, trust_demo_certificate) -> Integration:
     # The only two things an integrator changes: the hostname and the trusted certificate.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", config["server"]["ca_bundle"])
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     return Integration(config["server"]["hostname"])
 
 

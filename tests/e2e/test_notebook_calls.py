@@ -63,17 +63,7 @@ class Notebook:
 
 
 @pytest.fixture
-def config(server) -> ConfigParser:
-    parsed = ConfigParser()
-    assert parsed.read(server.data_dir / "config.ini"), "config.ini could not be read"
-    return parsed
-
-
-@pytest.fixture
-def notebook(config, monkeypatch) -> Notebook:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", config["server"]["ca_bundle"])
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+def notebook(config, trust_demo_certificate) -> Notebook:
     return Notebook(config)
 
 
