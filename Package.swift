@@ -12,11 +12,13 @@ let package = Package(
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
+        .systemLibrary(name: "CWslay", providers: [.apt(["libwslay-dev"])]),
 
         // Generic network core: no knowledge of the domain.
-        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CGnuTLS", "CWslay"]),
         // The domain: accounts, companies, policies, services and store protocols. No HTTP, no SQL.
-        .target(name: "Sprechstunde", dependencies: ["CSodium"]),
+        .target(name: "Sprechstunde", dependencies: ["CSodium", "CGnuTLS"]),
         // SQLite implementation of the store protocols, with migrations.
         .target(name: "SprechstundeSQLite", dependencies: ["Sprechstunde", "CSQLite"]),
         // API routes, configuration and wiring.

@@ -3,9 +3,9 @@
 # Usage: scripts/install-deps.sh [--test]   (--test adds what the test suite needs)
 set -euo pipefail
 
-packages=(pkg-config libmicrohttpd-dev libgnutls28-dev libsodium-dev libsqlite3-dev openssl ca-certificates)
+packages=(pkg-config libmicrohttpd-dev libgnutls28-dev libsodium-dev libsqlite3-dev libwslay-dev libcurl4-openssl-dev openssl ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(python3 python3-venv sqlite3 curl)
+    packages+=(python3 python3-venv sqlite3 curl chromium chromium-driver coturn iproute2 util-linux)
 fi
 
 missing=()
