@@ -159,6 +159,23 @@ enum Migrations {
             CREATE INDEX outbox_events_pending ON outbox_events(id) WHERE delivered_at IS NULL;
             """
         ),
+        (
+            3, "video sessions",
+            """
+            -- A page's entry into a call. Only the SHA-256 of the token is kept.
+            CREATE TABLE video_sessions (
+                id INTEGER PRIMARY KEY,
+                token_hash BLOB NOT NULL UNIQUE,
+                call_id INTEGER NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                tan TEXT,
+                waiting_area INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL
+            );
+            CREATE INDEX video_sessions_by_expiry ON video_sessions(expires_at);
+            """
+        ),
     ]
 
     static func apply(to connection: Connection) throws {

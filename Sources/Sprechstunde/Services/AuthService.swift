@@ -35,6 +35,13 @@ public final class AuthService: Sendable {
 
     /// `POST /api/v2/auth`.
     public func signIn(email: String, password: String, from address: String) throws -> IssuedToken {
+        let user = try verifyPassword(email: email, password: password, from: address)
+        return try issueToken(for: .user(user.id))
+    }
+
+    /// Checks an ak user's e-mail and password, throttled like every sign-in: the API's and the
+    /// video pages' sign-in share the counters, so neither is a way around the other.
+    public func verifyPassword(email: String, password: String, from address: String) throws -> User {
         let normalised = email.trimmingWhitespace.lowercased()
         let account = "account:" + normalised
         try checkThrottle(account: account, address: address)
@@ -46,7 +53,7 @@ public final class AuthService: Sendable {
             throw Self.wrongCredentials
         }
         accountThrottle.reset(account)
-        return try issueToken(for: .user(user.id))
+        return user
     }
 
     /// `POST /api/v2/client`.
