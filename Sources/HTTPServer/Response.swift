@@ -3,6 +3,8 @@ public struct Response: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// Set by `Response.webSocket(_:)`: the server upgrades the connection to a WebSocket.
+    public var webSocketHandler: (any WebSocketHandler)?
 
     public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -15,12 +15,31 @@ public final class Server: @unchecked Sendable {
         /// Seconds a connection may stay idle or take to send a request.
         public var connectionTimeout: Int
         public var maximumBodyBytes: Int
+        /// Open connections, upgraded WebSockets included (libmicrohttpd counts them until closed).
         public var maximumConnections: Int
+        /// A larger incoming WebSocket message closes the socket with 1009.
+        public var webSocketMaximumMessageBytes: Int
+        /// How often the server pings each WebSocket.
+        public var webSocketPingInterval: Duration
+        /// A WebSocket that receives nothing at all (pongs count) for this long is considered
+        /// dead: it is closed without a closing handshake, code 1006, reason "timeout".
+        public var webSocketIdleTimeout: Duration
+        /// How long a closing handshake may take before the connection is simply dropped.
+        public var webSocketCloseTimeout: Duration
+        /// Token bucket per WebSocket: sustained incoming messages (text and pings) per second
+        /// and the burst allowed; going over closes the socket with 1008.
+        public var webSocketMessagesPerSecond: Double
+        public var webSocketMessageBurst: Int
+        /// Outgoing bytes that may wait per WebSocket; more closes it with 1008 "slow consumer".
+        public var webSocketMaximumQueuedBytes: Int
 
         public init(
             host: String = "127.0.0.1", port: UInt16 = 8443, tls: (certificate: String, key: String)? = nil,
             threads: Int = 4, connectionTimeout: Int = 30, maximumBodyBytes: Int = 1 << 20,
-            maximumConnections: Int = 4096
+            maximumConnections: Int = 16384, webSocketMaximumMessageBytes: Int = 64 << 10,
+            webSocketPingInterval: Duration = .seconds(5), webSocketIdleTimeout: Duration = .seconds(20),
+            webSocketCloseTimeout: Duration = .seconds(2), webSocketMessagesPerSecond: Double = 50,
+            webSocketMessageBurst: Int = 100, webSocketMaximumQueuedBytes: Int = 1 << 20
         ) {
             self.host = host
             self.port = port
@@ -29,6 +48,13 @@ public final class Server: @unchecked Sendable {
             self.connectionTimeout = connectionTimeout
             self.maximumBodyBytes = maximumBodyBytes
             self.maximumConnections = maximumConnections
+            self.webSocketMaximumMessageBytes = webSocketMaximumMessageBytes
+            self.webSocketPingInterval = webSocketPingInterval
+            self.webSocketIdleTimeout = webSocketIdleTimeout
+            self.webSocketCloseTimeout = webSocketCloseTimeout
+            self.webSocketMessagesPerSecond = webSocketMessagesPerSecond
+            self.webSocketMessageBurst = webSocketMessageBurst
+            self.webSocketMaximumQueuedBytes = webSocketMaximumQueuedBytes
         }
     }
 
@@ -40,6 +66,8 @@ public final class Server: @unchecked Sendable {
     /// C strings handed to libmicrohttpd must outlive the daemon.
     private var retainedCStrings: [UnsafeMutablePointer<CChar>] = []
     private var socketAddress: UnsafeMutableRawPointer?
+    /// Serves the upgraded connections; created by `start()`.
+    private(set) var webSocketLoop: WebSocketLoop?
 
     public init(configuration: Configuration, handler: @escaping Handler) {
         self.configuration = configuration
@@ -65,7 +93,7 @@ public final class Server: @unchecked Sendable {
 
     public func start() throws {
         var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_EPOLL.rawValue)
-        flags |= UInt32(MHD_USE_ERROR_LOG.rawValue)
+        flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) | UInt32(MHD_ALLOW_UPGRADE.rawValue)
         var options: [MHD_OptionItem] = []
         func option(_ kind: MHD_OPTION, _ value: Int, _ pointer: UnsafeMutableRawPointer? = nil) {
             options.append(MHD_OptionItem(option: kind, value: value, ptr_value: pointer))
@@ -95,6 +123,22 @@ public final class Server: @unchecked Sendable {
         }
         option(.END, 0, nil)
 
+        // Every WebSocket holds a descriptor: allow as many as the hard limit permits.
+        mhd_shim_raise_nofile_limit()
+        if webSocketLoop == nil {
+            let loop = try WebSocketLoop(
+                limits: .init(
+                    maximumMessageBytes: configuration.webSocketMaximumMessageBytes,
+                    pingInterval: configuration.webSocketPingInterval.nanoseconds,
+                    idleTimeout: configuration.webSocketIdleTimeout.nanoseconds,
+                    closeTimeout: configuration.webSocketCloseTimeout.nanoseconds,
+                    messagesPerSecond: configuration.webSocketMessagesPerSecond,
+                    messageBurst: Double(max(1, configuration.webSocketMessageBurst)),
+                    maximumQueuedBytes: configuration.webSocketMaximumQueuedBytes))
+            try loop.start()
+            webSocketLoop = loop
+        }
+
         let context = Unmanaged.passUnretained(self).toOpaque()
         daemon = options.withUnsafeMutableBufferPointer { buffer in
             mhd_shim_start(
@@ -110,11 +154,15 @@ public final class Server: @unchecked Sendable {
         boundPort = mhd_shim_bound_port(daemon)
     }
 
+    /// Closes every WebSocket (their handlers hear `webSocketDidClose`, code 1001), then stops
+    /// listening.
     public func stop() {
+        webSocketLoop?.stop()
         if let daemon {
             MHD_stop_daemon(daemon)
             self.daemon = nil
         }
+        webSocketLoop = nil
     }
 
     /// Turns a host name or IP literal into a socket address libmicrohttpd can bind.
@@ -153,6 +201,8 @@ final class RequestState {
     var tooLarge = false
     /// Bytes of an oversized body read and thrown away.
     var discarded = 0
+    /// The handler of an accepted WebSocket upgrade, until the socket is handed over.
+    var webSocketHandler: (any WebSocketHandler)?
 }
 
 /// libmicrohttpd's C callbacks. They are static members of a type in a non-main file so that
@@ -229,7 +279,11 @@ enum MHDCallbacks {
             clientAddress: clientAddress(connection))
         if state.tooLarge { request.bodyLimitExceeded = server.configuration.maximumBodyBytes }
         state.body = []
-        return send(server.handler(request), omitBody: methodText == "HEAD", on: connection)
+        let response = server.handler(request)
+        if response.webSocketHandler != nil {
+            return server.upgrade(request, response, state, on: connection)
+        }
+        return send(response, omitBody: methodText == "HEAD", on: connection)
     }
 
     static let completed: MHD_RequestCompletedCallback = { _, _, requestState, _ in
