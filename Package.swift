@@ -25,7 +25,7 @@ let package = Package(
         .target(
             name: "SprechstundeServer",
             dependencies: ["HTTPServer", "Sprechstunde", "SprechstundeSQLite"],
-            resources: [.copy("Resources/openapi.json")]
+            resources: [.copy("Resources/openapi.json"), .copy("Resources/web")]
         ),
         // The thin executable.
         .executableTarget(name: "sprechstunde", dependencies: ["SprechstundeServer"]),

@@ -109,7 +109,8 @@ public final class CallAccessService: Sendable {
 
     /// Where a TAN leads, if it is valid now. `callID` is nil for `/video/login?tan=`.
     public func checkTAN(_ tan: String, callID: Call.ID?, from address: String) throws -> Entry {
-        try countingGuesses(from: address) {
+        let tan = tan.trimmingWhitespace
+        return try countingGuesses(from: address) {
             guard TAN.isWellFormed(tan), let holder = try store.tanHolder(tanHash: TAN.hash(tan)),
                 callID == nil || holder.callID == callID
             else { throw Refusal.tanInvalid }

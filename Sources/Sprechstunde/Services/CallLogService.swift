@@ -46,6 +46,12 @@ public final class CallLogService: Sendable {
         if next != call.status { try store.setCallStatus(id: callID, status: next, now: clock.now()) }
     }
 
+    /// The planned time is over and the call may not run longer: it ends now (final).
+    public func endCall(callID: Call.ID) throws {
+        guard let call = try store.call(id: callID), call.status != .ended else { return }
+        try store.setCallStatus(id: callID, status: .ended, now: clock.now())
+    }
+
     public func list(
         as principal: Principal, callID: Call.ID?, userID: User.ID?, from: Int64?, to: Int64?, page: PageRequest
     ) throws -> Page<CallLog> {

@@ -14,6 +14,8 @@ public final class Application: Sendable {
     let callLogs: CallLogService
     let callAccess: CallAccessService
     let retention: RetentionService
+    let video: VideoEntryService
+    let signaling: SignalingHub
     let settings: Settings
     /// Written once at the end of `init` (the route closures capture `self`), then only read.
     public private(set) nonisolated(unsafe) var router = Router()
@@ -34,6 +36,12 @@ public final class Application: Sendable {
         public var calls = CallService.Settings()
         public var callAccess = CallAccessService.Settings()
         public var retentionDays = RetentionService.defaultRetentionDays
+        public var video = VideoEntryService.Settings()
+        public var signaling = SignalingHub.Settings()
+        /// `Content-Security-Policy: frame-ancestors` of the video pages: who may embed them.
+        public var frameAncestors = "*"
+        /// The browser client's files (the built-in copy unless `--web-dir` says otherwise).
+        public var webAssets = WebAssets.bundled
         public init() {}
     }
 
@@ -49,6 +57,10 @@ public final class Application: Sendable {
         callLogs = CallLogService(store: store, clock: clock)
         callAccess = CallAccessService(store: store, clock: clock, settings: settings.callAccess)
         retention = RetentionService(store: store, clock: clock, retentionDays: settings.retentionDays)
+        video = VideoEntryService(
+            store: store, clock: clock, settings: settings.video, access: callAccess, auth: auth)
+        signaling = SignalingHub(
+            entry: video, callLogs: callLogs, store: store, clock: clock, settings: settings.signaling, log: log)
         var router = Router()
         registerHealthRoutes(&router)
         registerAuthRoutes(&router)
@@ -57,6 +69,7 @@ public final class Application: Sendable {
         registerUserRoutes(&router)
         registerCallRoutes(&router)
         registerDocumentationRoutes(&router)
+        registerVideoRoutes(&router)
         self.router = router
     }
 
@@ -85,6 +98,11 @@ public final class Application: Sendable {
             return error.response
         case let error as DomainError:
             return Self.httpError(for: error).response
+        case let refusal as CallAccessService.Refusal:
+            // The video pages show these; `code` is the contract's `error` event code.
+            let text = EntryErrorPage.text(for: refusal.rawValue)
+            return .json(
+                ["message": .string(text.english.title + "."), "code": .string(refusal.rawValue)], status: text.status)
         default:
             // Internals stay in the log (type and description only, never the request).
             log.error("unexpected error on \(method) \(route): \(error)")

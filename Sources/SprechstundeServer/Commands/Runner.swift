@@ -28,6 +28,12 @@ enum Runner {
         settings.auth.tokenLifetime = configuration.tokenLifetime
         settings.calls.tanValidityAfterEnd = Int64(configuration.tanValidityDays) * 86_400
         settings.retentionDays = configuration.retentionDays
+        settings.video.ice = configuration.ice
+        settings.frameAncestors = configuration.frameAncestors
+        settings.signaling.overtimeGrace = Int64(configuration.overtimeGraceSeconds)
+        if let directory = configuration.webDirectory {
+            settings.webAssets = WebAssets.load(directory: URL(fileURLWithPath: directory))
+        }
         var log = Log.standardError
         log.accessLog = configuration.accessLog
         return Application(store: store, settings: settings, log: log)
@@ -61,6 +67,7 @@ enum Runner {
         let scheme = configuration.plainHTTP ? "http" : "https"
         let shownHost = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
         let base = "\(scheme)://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(server.boundPort)"
+        application.signaling.start()
         let maintenance = Maintenance(application: application, endGrace: Int64(configuration.endGraceSeconds))
         maintenance.start()
         onListening(base)

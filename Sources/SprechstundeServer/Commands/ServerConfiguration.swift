@@ -22,6 +22,11 @@ public struct ServerConfiguration: Sendable {
     public var tanValidityDays = 30
     public var endGraceSeconds = 30
     public var retentionDays = RetentionService.defaultRetentionDays
+    public var ice = IceConfiguration()
+    public var frameAncestors = "*"
+    public var overtimeGraceSeconds = 600
+    /// Serve the browser client from this directory instead of the built-in copy.
+    public var webDirectory: String?
 
     public init() {}
 
@@ -52,6 +57,20 @@ public struct ServerConfiguration: Sendable {
             "end-grace-seconds", "SECONDS",
             help: "a running call ends after its room stayed empty this long (default 30)"),
         OptionSpec("retention-days", "DAYS", help: "calls and call logs are deleted after this many days (default 90)"),
+        OptionSpec("stun-url", "URLS", help: "comma-separated stun: URLs handed to the video pages"),
+        OptionSpec("turn-url", "URLS", help: "comma-separated turn:/turns: URLs of a TURN server such as coturn"),
+        OptionSpec("turn-secret", "SECRET", help: "shared secret with the TURN server (coturn's static-auth-secret)"),
+        OptionSpec("turn-ttl", "SECONDS", help: "lifetime of issued TURN credentials (default 7200, at most 86400)"),
+        OptionSpec("ice-transport-policy", "all|relay", help: "relay forces every call through TURN (default all)"),
+        OptionSpec(
+            "frame-ancestors", "SOURCES",
+            help: "who may embed the video pages in an iframe, as CSP frame-ancestors (default *)"),
+        OptionSpec(
+            "overtime-grace-seconds", "SECONDS",
+            help: "a call that is not extendable ends this long after its planned end (default 600)"),
+        OptionSpec(
+            "web-dir", "DIRECTORY",
+            help: "serve the video pages' files from this directory instead of the built-in ones (read at start)"),
     ]
 
     /// Applies parsed options over the defaults and validates the result.
@@ -72,6 +91,27 @@ public struct ServerConfiguration: Sendable {
         if let days = try options.int("tan-validity-days", in: 0...365) { tanValidityDays = days }
         if let days = try options.int("retention-days", in: 1...3650) { retentionDays = days }
         if let seconds = try options.int("end-grace-seconds", in: 5...86_400) { endGraceSeconds = seconds }
+        if let urls = options.string("stun-url") { ice.stunURLs = Self.list(urls) }
+        if let urls = options.string("turn-url") { ice.turnURLs = Self.list(urls) }
+        if let secret = options.string("turn-secret") { ice.turnSecret = secret }
+        if let seconds = try options.int("turn-ttl", in: 60...86_400) { ice.turnCredentialLifetime = Int64(seconds) }
+        if let policy = options.string("ice-transport-policy") {
+            guard ["all", "relay"].contains(policy) else {
+                throw UsageError(description: "--ice-transport-policy takes all or relay, not '\(policy)'")
+            }
+            ice.transportPolicy = policy
+        }
+        if let sources = options.string("frame-ancestors") {
+            guard !sources.isEmpty, !sources.contains(where: { $0 == ";" || $0 == "," || $0.isNewline }) else {
+                throw UsageError(
+                    description:
+                        "--frame-ancestors takes space-separated sources such as 'https://praxis.example' or *, no ; or ,"
+                )
+            }
+            frameAncestors = sources
+        }
+        if let seconds = try options.int("overtime-grace-seconds", in: 0...86_400) { overtimeGraceSeconds = seconds }
+        if let directory = options.string("web-dir") { webDirectory = directory }
         if let log = options.string("access-log") {
             switch log.lowercased() {
             case "on", "true", "1": accessLog = true
@@ -81,8 +121,40 @@ public struct ServerConfiguration: Sendable {
         }
     }
 
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     /// Checks that the combination makes sense before anything starts.
     func validate() throws {
+        if let webDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: webDirectory, isDirectory: &isDirectory),
+                isDirectory.boolValue,
+                FileManager.default.fileExists(atPath: webDirectory + "/call.html")
+            else {
+                throw UsageError(description: "--web-dir \(webDirectory) is not a directory with call.html in it")
+            }
+        }
+        for url in ice.stunURLs where !url.hasPrefix("stun:") && !url.hasPrefix("stuns:") {
+            throw UsageError(
+                description: "--stun-url \(url): STUN URLs start with stun: (e.g. stun:turn.example.org:3478)")
+        }
+        for url in ice.turnURLs where !url.hasPrefix("turn:") && !url.hasPrefix("turns:") {
+            throw UsageError(
+                description: "--turn-url \(url): TURN URLs start with turn: or turns: (e.g. turn:turn.example.org:3478)"
+            )
+        }
+        if !ice.turnURLs.isEmpty && (ice.turnSecret ?? "").isEmpty {
+            throw UsageError(
+                description:
+                    "--turn-url needs --turn-secret (or SPRECHSTUNDE_TURN_SECRET), the secret shared with the TURN server"
+            )
+        }
+        if ice.transportPolicy == "relay" && ice.turnURLs.isEmpty {
+            throw UsageError(
+                description: "--ice-transport-policy relay needs a TURN server: set --turn-url and --turn-secret")
+        }
         if let publicURL, !(publicURL.hasPrefix("https://") || publicURL.hasPrefix("http://")) {
             throw UsageError(
                 description: "--public-url must start with https:// (or http://), e.g. https://video.example.org")

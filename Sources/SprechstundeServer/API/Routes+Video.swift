@@ -1,0 +1,124 @@
+import HTTPServer
+import Sprechstunde
+
+/// The video pages (docs/video.md): the four entry URLs of the contract, the session API the
+/// page uses, the signaling WebSocket, the client's static files and the embedding demo.
+extension Application {
+    func registerVideoRoutes(_ router: inout Router) {
+        // Literal routes first: the router takes the first match, and `/video/{callId}` would
+        // swallow `/video/login` and `/video/signal`.
+        router.get("/video/login") { [self] request in
+            videoPage(request) {
+                guard let tan = request.query("tan") else { throw CallAccessService.Refusal.tanInvalid }
+                _ = try callAccess.checkTAN(tan, callID: nil, from: clientAddress(request))
+            }
+        }
+        router.get("/video/signal") { [signaling] _ in .webSocket(signaling) }
+        router.get("/video/{callId}") { [self] request in
+            videoPage(request) {
+                let callID = try videoCallID(request)
+                if let tan = request.query("tan") {
+                    _ = try callAccess.checkTAN(tan, callID: callID, from: clientAddress(request))
+                } else if let tid = request.query("tid") {
+                    guard let token = CallAccessService.decodeTid(tid) else {
+                        throw CallAccessService.Refusal.otpInvalid
+                    }
+                    _ = try callAccess.checkOneTimePassword(token, callID: callID, from: clientAddress(request))
+                }
+                // Without a secret the page asks for e-mail and password; whether the call
+                // exists is told only to those who may enter it.
+            }
+        }
+        router.get("/video/assets/{file}") { [self] request in
+            guard let name = request.pathParameters["file"], let response = settings.webAssets.response(name) else {
+                throw HTTPError(.notFound, "No such file.")
+            }
+            return response
+        }
+        router.get("/demo/embed") { [self] _ in
+            guard let response = settings.webAssets.response("embed.html", headers: pageHeaders())
+            else { throw HTTPError(.notFound, "The embedding demo is not part of this build.") }
+            return response
+        }
+
+        router.post("/video/api/session") { [self] request in
+            var body = try RequestBody(request)
+            let callID = body.int("call_id")
+            let tan = body.string("tan")
+            let tid = body.string("tid")
+            let email = body.string("email")
+            let password = body.string("password")
+            try body.check()
+            let credential: VideoEntryService.Credential
+            if let tan {
+                credential = .tan(tan, callID: callID)
+            } else if let tid, let callID {
+                guard let token = CallAccessService.decodeTid(tid) else { throw CallAccessService.Refusal.otpInvalid }
+                credential = .oneTimePassword(token, callID: callID)
+            } else if let email, let password, let callID {
+                credential = .password(email: email, password: password, callID: callID)
+            } else {
+                throw DomainError.invalid(
+                    "tan",
+                    "Send tan (with call_id to go straight in), or call_id with tid, or call_id with email and password."
+                )
+            }
+            let admission = try video.enter(credential, from: clientAddress(request))
+            return .json(Wire.videoSession(admission, ice: video.ice), status: 201)
+        }
+        router.get("/video/api/session") { [self] request in
+            .json(Wire.videoSession(try video.session(token: request.bearerToken), ice: video.ice))
+        }
+        router.post("/video/api/consent") { [self] request in
+            var body = try RequestBody(request)
+            let dataAgreed = body.bool("data_agreed") ?? false
+            let descriptionsAgreed = body.bool("descriptions_agreed") ?? false
+            try body.check()
+            let admission = try video.recordConsent(
+                token: request.bearerToken, dataAgreed: dataAgreed, descriptionsAgreed: descriptionsAgreed)
+            return .json(Wire.videoSession(admission, ice: video.ice))
+        }
+    }
+
+    /// The client page when `check` passes; otherwise the error page with its 4xx status.
+    func videoPage(_ request: Request, check: () throws -> Void) -> Response {
+        do {
+            try check()
+        } catch let refusal as CallAccessService.Refusal {
+            return EntryErrorPage.response(code: refusal.rawValue, headers: pageHeaders())
+        } catch let error as DomainError where error.kind == .throttled {
+            var response = EntryErrorPage.response(code: "throttled", headers: pageHeaders())
+            response.headers.append(("Retry-After", String(error.retryAfter ?? 60)))
+            return response
+        } catch {
+            return errorResponse(error, method: request.method, route: request.routeTemplate ?? "")
+        }
+        return settings.webAssets.response("call.html", headers: pageHeaders())
+            ?? HTTPError(.serviceUnavailable, "The video client is not part of this build.").response
+    }
+
+    func videoCallID(_ request: Request) throws -> Call.ID {
+        do {
+            return try pathID(request, "callId")
+        } catch {
+            throw CallAccessService.Refusal.callDeleted
+        }
+    }
+
+    /// A strict policy: no inline script, nothing from other hosts; who may frame the pages is
+    /// configured (the contract's default: anyone).
+    func pageHeaders() -> [(String, String)] {
+        let policy = [
+            "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data: blob:",
+            "media-src 'self' blob:", "connect-src 'self'", "object-src 'none'", "base-uri 'none'",
+            "form-action 'self'", "frame-ancestors \(settings.frameAncestors)",
+        ]
+        return [
+            ("Content-Security-Policy", policy.joined(separator: "; ")),
+            (
+                "Permissions-Policy",
+                "camera=(self), microphone=(self), display-capture=(self), fullscreen=(self), autoplay=(self)"
+            ),
+        ]
+    }
+}
