@@ -37,7 +37,7 @@ public final class Server: @unchecked Sendable {
             host: String = "127.0.0.1", port: UInt16 = 8443, tls: (certificate: String, key: String)? = nil,
             threads: Int = 4, connectionTimeout: Int = 30, maximumBodyBytes: Int = 1 << 20,
             maximumConnections: Int = 16384, webSocketMaximumMessageBytes: Int = 64 << 10,
-            webSocketPingInterval: Duration = .seconds(5), webSocketIdleTimeout: Duration = .seconds(20),
+            webSocketPingInterval: Duration = .seconds(5), webSocketIdleTimeout: Duration = .seconds(12),
             webSocketCloseTimeout: Duration = .seconds(2), webSocketMessagesPerSecond: Double = 50,
             webSocketMessageBurst: Int = 100, webSocketMaximumQueuedBytes: Int = 1 << 20
         ) {

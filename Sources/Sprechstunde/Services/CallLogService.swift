@@ -16,9 +16,10 @@ public final class CallLogService: Sendable {
         return try store.openLog(callID: callID, userID: userID, tan: tan, now: clock.now())
     }
 
-    /// The participant left (or the socket closed).
-    public func leave(logID: CallLog.ID) throws {
-        try store.closeLog(id: logID, end: clock.now())
+    /// The participant left (or the socket closed), now or at `time` (a vanished page: when its
+    /// socket was lost, not when the wait for it to come back ran out).
+    public func leave(logID: CallLog.ID, at time: Int64? = nil) throws {
+        try store.closeLog(id: logID, end: time ?? clock.now())
     }
 
     /// A heartbeat arrived.

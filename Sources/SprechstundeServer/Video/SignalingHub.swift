@@ -285,7 +285,7 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
         switch departure {
         case .leftCall(let member):
             if let logID = peer.logID {
-                do { try callLogs.leave(logID: logID) } catch {
+                do { try callLogs.leave(logID: logID, at: peer.lostAt) } catch {
                     log.error("signaling: closing a call log failed: \(error)")
                 }
             }
