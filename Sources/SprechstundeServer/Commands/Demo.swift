@@ -6,13 +6,14 @@ import SprechstundeSQLite
 /// certificate, a demo company with an admin and a machine client, `config.ini`. Later starts
 /// keep all of it.
 enum Demo {
-    static let specs: [OptionSpec] = [
-        OptionSpec("host", "ADDRESS", help: "address to listen on (default 127.0.0.1)"),
-        OptionSpec("port", "PORT", help: "TCP port; 0 picks a free one (default 8443)"),
-        OptionSpec("data-dir", "DIR", help: "where the demo keeps its state (default ./demo-data)"),
-        OptionSpec("threads", "N", help: "HTTP worker threads (default 4)"),
-        OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
-    ] + ServerConfiguration.specs.filter { demoAlsoTakes.contains($0.name) }
+    static let specs: [OptionSpec] =
+        [
+            OptionSpec("host", "ADDRESS", help: "address to listen on (default 127.0.0.1)"),
+            OptionSpec("port", "PORT", help: "TCP port; 0 picks a free one (default 8443)"),
+            OptionSpec("data-dir", "DIR", help: "where the demo keeps its state (default ./demo-data)"),
+            OptionSpec("threads", "N", help: "HTTP worker threads (default 4)"),
+            OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
+        ] + ServerConfiguration.specs.filter { demoAlsoTakes.contains($0.name) }
 
     /// The server options that make sense for a demo too (calls, video, embedding); TLS and the
     /// database stay the demo's own.
