@@ -7,7 +7,8 @@ import Sprechstunde
 /// call logs from real joins and leaves, and the call's planned time.
 ///
 /// All state lives on one serial queue: socket callbacks arrive on the HTTP server's WebSocket
-/// loop and hop here at once, so that the loop never waits for the database.
+/// loop and hop here at once, so that the loop never waits for the database. The hub sees its
+/// sockets only as `SignalingConnection`s, so that its rules are tested without a network.
 public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
     public struct Settings: Sendable {
         /// A page whose socket dropped without a goodbye may resume this long before it has left.
@@ -23,12 +24,12 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
     final class Peer {
         let peerID: String
         let admission: VideoEntryService.Admission
-        var socket: WebSocket?
+        var socket: (any SignalingConnection)?
         /// When the socket dropped without a goodbye; nil while connected.
         var lostAt: Int64?
         var logID: CallLog.ID?
 
-        init(peerID: String, admission: VideoEntryService.Admission, socket: WebSocket) {
+        init(peerID: String, admission: VideoEntryService.Admission, socket: any SignalingConnection) {
             self.peerID = peerID
             self.admission = admission
             self.socket = socket
@@ -61,7 +62,7 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
     private var timer: DispatchSourceTimer?
 
     // Confined to `queue`.
-    private var openedAt: [UInt64: (socket: WebSocket, at: Int64)] = [:]
+    private var openedAt: [UInt64: (socket: any SignalingConnection, at: Int64)] = [:]
     private var peerOfSocket: [UInt64: String] = [:]
     private var peers: [String: Peer] = [:]
     private var rooms: [Call.ID: RoomState] = [:]
@@ -90,7 +91,7 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
     // MARK: WebSocketHandler (called on the socket loop)
 
     public func webSocketDidOpen(_ socket: WebSocket) {
-        queue.async { self.openedAt[socket.id] = (socket, self.clock.now()) }
+        queue.async { self.opened(socket) }
     }
 
     public func webSocket(_ socket: WebSocket, didReceiveText text: String) {
@@ -101,9 +102,13 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
         queue.async { self.closed(socket, code: code) }
     }
 
-    // MARK: messages
+    // MARK: messages (on `queue`)
 
-    private func receive(_ text: String, from socket: WebSocket) {
+    func opened(_ socket: any SignalingConnection) {
+        openedAt[socket.id] = (socket, clock.now())
+    }
+
+    func receive(_ text: String, from socket: any SignalingConnection) {
         guard let message = try? JSON.parse(text), case .string(let type)? = message["type"] else {
             return send(socket, error: "bad-message", "Each message is a JSON object with a \"type\".")
         }
@@ -124,7 +129,7 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
         }
     }
 
-    private func hello(_ message: JSON, socket: WebSocket) {
+    private func hello(_ message: JSON, socket: any SignalingConnection) {
         openedAt[socket.id] = nil
         guard case .string(let token)? = message["token"] else {
             return refuse(socket, code: "session-invalid", "hello needs the session token.")
@@ -262,7 +267,7 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
         }
     }
 
-    private func closed(_ socket: WebSocket, code: UInt16) {
+    func closed(_ socket: any SignalingConnection, code: UInt16) {
         openedAt[socket.id] = nil
         guard let peerID = peerOfSocket.removeValue(forKey: socket.id), let peer = peers[peerID],
             peer.socket?.id == socket.id
@@ -308,7 +313,7 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
 
     // MARK: the sweep
 
-    private func sweep() {
+    func sweep() {
         let now = clock.now()
         ticks += 1
         for (id, opened) in openedAt where now - opened.at >= settings.helloTimeout {
@@ -407,17 +412,26 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
         }
     }
 
-    private func send(_ socket: WebSocket?, _ message: JSON) {
+    private func send(_ socket: (any SignalingConnection)?, _ message: JSON) {
         socket?.send(text: String(decoding: message.serialized(), as: UTF8.self))
     }
 
-    private func send(_ socket: WebSocket?, error code: String, _ text: String) {
+    private func send(_ socket: (any SignalingConnection)?, error code: String, _ text: String) {
         send(socket, ["type": "error", "code": .string(code), "message": .string(text)])
     }
 
     /// A fatal refusal: tell, then close.
-    private func refuse(_ socket: WebSocket, code: String, _ text: String) {
+    private func refuse(_ socket: any SignalingConnection, code: String, _ text: String) {
         send(socket, error: code, text)
         socket.close(code: Close.sessionInvalid, reason: code)
     }
 }
+
+/// What the hub needs of a socket: `WebSocket` in the server, a recorder in tests.
+protocol SignalingConnection: AnyObject, Sendable {
+    var id: UInt64 { get }
+    func send(text: String)
+    func close(code: UInt16, reason: String)
+}
+
+extension WebSocket: SignalingConnection {}
