@@ -73,9 +73,11 @@ class Secrets:
 class ServerProcess:
     """One running `sprechstunde demo` process with its data directory and logs."""
 
-    def __init__(self, data_dir: Path, label: str = "server"):
+    def __init__(self, data_dir: Path, label: str = "server", options: dict[str, str] | None = None):
         self.data_dir = Path(data_dir)
         self.label = label
+        # Further `demo` options, e.g. {"end-grace-seconds": "2"} (see `sprechstunde demo --help`).
+        self.options = dict(options or {})
         self.log_dir = self.data_dir.parent / f"{self.data_dir.name}-logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = self.log_dir / "stdout.txt"
@@ -101,8 +103,11 @@ class ServerProcess:
         self._ready.clear()
         self._stdout_lines = []
         stderr_file = open(self.stderr_path, "ab", buffering=0)
+        args = [str(BINARY), "demo", "--port", "0", "--data-dir", str(self.data_dir)]
+        for name, value in self.options.items():
+            args += ["--" + name, str(value)]
         self.process = subprocess.Popen(
-            [str(BINARY), "demo", "--port", "0", "--data-dir", str(self.data_dir)],
+            args,
             stdout=subprocess.PIPE,
             stderr=stderr_file,
             stdin=subprocess.DEVNULL,
@@ -527,6 +532,27 @@ def fresh_server(tmp_path) -> ServerProcess:
     yield process
     process.stop()  # fails loudly, with stderr, if the server died during the test
     process.assert_log_clean()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Starts further servers with `demo` options of their own: `server_factory(end_grace_seconds=2)`.
+    Each is stopped (and its log checked) when the test ends."""
+    started: list[ServerProcess] = []
+
+    def start(label: str = "option server", **options: Any) -> ServerProcess:
+        data_dir = tmp_path / f"data-{len(started) + 1}"
+        process = ServerProcess(data_dir, label=label,
+                                options={k.replace("_", "-"): str(v) for k, v in options.items()})
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        if process.base_url is None:
+            continue  # it never came up; start() has failed the test already
+        process.stop()
+        process.assert_log_clean()
 
 
 @pytest.fixture

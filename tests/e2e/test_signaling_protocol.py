@@ -1,0 +1,601 @@
+"""The signaling WebSocket (`wss://host/video/signal`, docs/video.md) against the real server.
+
+Most tests speak RFC 6455 frame by frame through `signaling.RawWebSocket` (masking,
+fragmentation, opcodes, pings under the test's control); a few use the `websockets` package as
+an independent implementation. Sessions come from `POST /video/api/session` as the pages get them.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import struct
+import threading
+import time
+
+import pytest
+from websockets.sync.client import connect as websockets_connect
+
+from signaling import (
+    OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Closed, RawWebSocket, VideoCall, accept_for, connect,
+    make_video_call, poll,
+)
+
+# Generous liveness deadlines; the server's own figures are in docs/video.md.
+HELLO_TIMEOUT_DEADLINE = 20.0  # the server closes a silent socket after 10 s
+VANISH_DEADLINE = 45.0  # no answer for 20 s is dead, then the 5 s resume grace
+RESUME_GRACE = 5.0
+
+# The server's message before a fatal close (error, replaced, declined, call-ended) is often
+# lost: the close frame overtakes it (test_the_message_before_a_fatal_close_arrives). Until that
+# is fixed, the other tests check the close code and the message only when it came.
+FATAL_MESSAGE_MAY_BE_LOST = True
+
+
+@pytest.fixture
+def video_call(api, admin_token) -> VideoCall:
+    return make_video_call(api, admin_token, patients=2)
+
+
+@pytest.fixture
+def sockets():
+    """Every RawWebSocket a test opens is closed at its end."""
+    opened: list[RawWebSocket] = []
+
+    def track(socket: RawWebSocket) -> RawWebSocket:
+        opened.append(socket)
+        return socket
+
+    yield track
+    for socket in opened:
+        socket.abort()
+
+
+def joined(server, sockets, session: dict, label: str, **kw) -> tuple[RawWebSocket, dict]:
+    """A socket that has said hello with `session`; returns it and the welcome."""
+    ws = sockets(connect(server, label, **kw))
+    welcome = ws.hello(session["token"])
+    assert welcome["self"] == session["self"], f"{label}: welcome.self {welcome['self']} vs session {session['self']}"
+    return ws, welcome
+
+
+def closed_with(ws: RawWebSocket, close_code: int, kind: str, timeout: float = 10.0, **fields) -> dict | None:
+    """Reads until the server closes: the close code must be `code`, and the last message
+    before it of type `kind` (with `fields`)."""
+    start = len(ws.received)
+    got = ws.wait_closed(timeout)
+    messages = ws.received[start:]
+    assert got == close_code, f"{ws.label}: closed with {got} {ws.close_reason!r}, expected {close_code}; got {messages}"
+    found = [m for m in messages if m["type"] == kind]
+    if not found:
+        assert FATAL_MESSAGE_MAY_BE_LOST, f"{ws.label}: no {kind} before close {close_code}; got {messages}"
+        return None
+    for name, value in fields.items():
+        assert found[-1].get(name) == value, f"{ws.label}: {kind} {found[-1]} should have {name}={value!r}"
+    return found[-1]
+
+
+def wss_url(server) -> str:
+    return server.base_url.replace("https://", "wss://", 1) + "/video/signal"
+
+
+def ssl_context(server) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=server.ca_path)
+
+
+def logs_of(call: VideoCall, user_id: int) -> list[dict]:
+    return [log for log in call.logs() if log["user_id"] == user_id]
+
+
+# ---------------------------------------------------------------------------------------
+# Handshake
+# ---------------------------------------------------------------------------------------
+
+
+def test_upgrade_answers_101_with_the_accept_key(server, sockets):
+    ws = sockets(RawWebSocket(server, label="upgrade")).handshake()
+    assert ws.status == 101
+    headers = ws.response_headers
+    assert headers.get("upgrade", "").lower() == "websocket", headers
+    assert "upgrade" in headers.get("connection", "").lower(), headers
+    assert headers.get("sec-websocket-accept") == accept_for(ws.key), headers
+
+
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({"Sec-WebSocket-Version": "8"}, 426),
+        ({"Sec-WebSocket-Key": None}, 400),
+        ({"Sec-WebSocket-Key": "dG9vIHNob3J0"}, 400),
+        ({"Upgrade": None}, 400),
+        ({"Connection": "keep-alive"}, 400),
+    ],
+    ids=["version-8", "no-key", "short-key", "no-upgrade", "no-connection-upgrade"],
+)
+def test_bad_upgrade_requests_are_refused(server, sockets, headers, status):
+    ws = sockets(RawWebSocket(server, label="bad upgrade")).handshake(headers, expect=status)
+    body = json.loads(ws.response_body)
+    assert isinstance(body.get("message"), str) and body["message"], body
+    if status == 426:
+        assert ws.response_headers.get("sec-websocket-version") == "13", ws.response_headers
+
+
+# ---------------------------------------------------------------------------------------
+# hello
+# ---------------------------------------------------------------------------------------
+
+
+def test_hello_with_a_session_token_is_welcomed(server, sockets, video_call):
+    session = video_call.doctor_session()
+    assert session["doctor"] is True and session["self"]["role"] == "caller", session
+    ws, welcome = joined(server, sockets, session, "doctor")
+    assert isinstance(welcome["peer_id"], str) and len(welcome["peer_id"]) >= 8, welcome
+    assert welcome["state"] == "in-call" and welcome["participants"] == [], welcome
+    assert welcome["call"]["id"] == video_call.id and welcome["call"]["status"] == 1, welcome
+    # Doctors hear who waits right after the welcome.
+    assert ws.wait_for("waiting-list")["entries"] == []
+
+    # The join is logged, with the doctor's user id and no TAN.
+    [log] = poll("the doctor's call log entry", lambda: logs_of(video_call, session["self"]["id"]))
+    assert log["end"] is None and log["tan"] is None, log
+    ws.send_json({"type": "hello", "token": session["token"]})
+    assert ws.wait_for("error")["code"] == "already-hello"
+
+
+@pytest.mark.parametrize("token", ["x" * 48, "", None], ids=["unknown", "empty", "missing"])
+def test_hello_with_an_invalid_token_is_refused_with_4004(server, sockets, token):
+    ws = sockets(connect(server, "bad token"))
+    ws.send_json({"type": "hello"} if token is None else {"type": "hello", "token": token})
+    error = closed_with(ws, 4004, "error", code="session-invalid")
+    assert error is None or error["message"], error
+
+
+def test_messages_before_hello_are_refused_and_silence_is_closed(server, sockets):
+    ws = sockets(connect(server, "no hello"))
+    opened = time.monotonic()
+    ws.send_json({"type": "signal", "to": "x", "data": {}})
+    assert ws.wait_for("error")["code"] == "hello-first"
+    ws.send_text("this is not JSON")
+    assert ws.wait_for("error")["code"] == "bad-message"
+    ws.send_json({"no": "type"})
+    assert ws.wait_for("error")["code"] == "bad-message"
+    code = ws.wait_closed(HELLO_TIMEOUT_DEADLINE)
+    assert code == 4000, f"closed with {code} {ws.close_reason!r} after {time.monotonic() - opened:.1f} s"
+
+
+def test_unknown_message_types_get_an_error(server, sockets, video_call):
+    ws, _ = joined(server, sockets, video_call.doctor_session(), "doctor")
+    ws.send_json({"type": "dance"})
+    error = ws.wait_for("error")
+    assert error["code"] == "unknown-type" and "dance" in error["message"], error
+    # Not fatal: the socket still works.
+    ws.send_json({"type": "signal", "to": "nobody", "data": {}})
+    assert ws.wait_for("error")["code"] == "no-such-peer"
+
+
+# ---------------------------------------------------------------------------------------
+# Framing
+# ---------------------------------------------------------------------------------------
+
+
+def test_fragmented_hello_with_a_ping_in_between(server, sockets, video_call):
+    session = video_call.doctor_session()
+    ws = sockets(connect(server, "fragments"))
+    text = json.dumps({"type": "hello", "token": session["token"]}).encode()
+    parts = [text[:7], text[7:20], text[20:]]
+    ws.send_frame(OP_TEXT, parts[0], fin=False)
+    ws.send_frame(OP_CONT, parts[1], fin=False)
+    ws.send_frame(OP_PING, b"mid-message")  # control frames may come between fragments
+    ws.send_frame(OP_CONT, parts[2], fin=True)
+    welcome = ws.wait_for("welcome")
+    assert welcome["self"] == session["self"], welcome
+    poll("a pong with the ping's payload",
+         lambda: [p for p in ws.pongs if p.payload == b"mid-message"] or ws.collect(0.2) and None)
+
+    # Server messages come as unmasked text frames (checked in RawWebSocket); an empty
+    # fragment and a large multi-frame message are fine too.
+    ws.send_frame(OP_TEXT, b"", fin=False)
+    ws.send_frame(OP_CONT, json.dumps({"type": "signal", "to": "nobody", "data": {"x": "y" * 30000}}).encode())
+    assert ws.wait_for("error")["code"] == "no-such-peer"
+
+
+def test_unmasked_client_frames_are_a_protocol_error(server, sockets):
+    ws = sockets(connect(server, "unmasked"))
+    ws.send_text(json.dumps({"type": "hello", "token": "x"}), mask=False)
+    assert ws.wait_closed() == 1002
+
+
+def test_binary_frames_are_refused(server, sockets):
+    ws = sockets(connect(server, "binary"))
+    ws.send_frame(OP_BINARY, b"\x00\x01")
+    assert ws.wait_closed() == 1003
+
+
+def test_invalid_utf8_is_refused(server, sockets):
+    ws = sockets(connect(server, "utf8"))
+    ws.send_frame(OP_TEXT, b'{"type": "\xff"}')
+    assert ws.wait_closed() == 1007
+
+
+def test_client_close_is_answered(server, sockets, video_call):
+    ws, _ = joined(server, sockets, video_call.doctor_session(), "closer")
+    ws.send_frame(0x8, struct.pack("!H", 1000) + b"bye")
+    assert ws.wait_closed() == 1000
+
+
+def test_a_frame_over_64_kib_closes_with_1009(server, sockets, video_call):
+    ws, _ = joined(server, sockets, video_call.doctor_session(), "oversize")
+    big = json.dumps({"type": "signal", "to": "nobody", "data": {"sdp": "v" * (64 * 1024)}})
+    assert len(big.encode()) > 64 * 1024
+    ws.send_text(big)
+    assert ws.wait_closed() == 1009
+
+
+def test_a_fragmented_message_over_64_kib_closes_with_1009(server, sockets, video_call):
+    ws, _ = joined(server, sockets, video_call.patient_session(), "oversize fragments")
+    chunk = b"v" * 16384
+    ws.send_frame(OP_TEXT, b'{"type": "signal", "to": "nobody", "data": "', fin=False)
+    for _ in range(5):
+        ws.send_frame(OP_CONT, chunk, fin=False)
+    try:
+        ws.send_frame(OP_CONT, b'"}', fin=True)
+    except OSError:
+        pass  # the server may have closed already
+    assert ws.wait_closed() == 1009
+
+
+def test_sending_too_fast_closes_with_1008(server, sockets, video_call):
+    ws, _ = joined(server, sockets, video_call.doctor_session(), "flood")
+    frame = RawWebSocket.encode_frame(OP_TEXT, b'{"type": "flood"}')
+    try:
+        ws.sock.sendall(frame * 400)  # far beyond a burst of 100 and 50 per second
+    except OSError:
+        pass
+    assert ws.wait_closed() == 1008
+
+
+def test_the_server_answers_pings_with_the_same_payload(server, sockets):
+    ws = sockets(connect(server, "pinger"))
+    ws.send_frame(OP_PING, b"are you there")
+    poll("the pong", lambda: [p for p in ws.pongs if p.payload == b"are you there"] or ws.collect(0.2) and None)
+
+
+# ---------------------------------------------------------------------------------------
+# Presence: pings, vanishing, abrupt closes, resuming, replacing
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_peer_that_answers_no_pings_vanishes(server, sockets, video_call):
+    doctor_session, patient_session = video_call.doctor_session(), video_call.patient_session()
+    doctor, _ = joined(server, sockets, doctor_session, "doctor")
+    patient, welcome = joined(server, sockets, patient_session, "silent patient", answer_pings=False)
+    doctor.wait_for("participant-joined", peer_id=welcome["peer_id"])
+
+    started = time.monotonic()
+    left = None
+    patient_gone = None
+    while left is None:
+        assert time.monotonic() - started < VANISH_DEADLINE, (
+            f"no participant-left within {VANISH_DEADLINE} s; doctor got {doctor.received[-10:]}, "
+            f"patient saw {len(patient.pings)} pings, patient socket closed: {patient_gone}"
+        )
+        message = doctor.next_message(0.2)  # answers pings
+        if message and message["type"] == "participant-left":
+            left = message
+        if patient_gone is None:
+            try:
+                patient.next_message(0.05)  # reads, never answers
+            except Closed as closed:
+                patient_gone = closed.code
+    assert left["peer_id"] == welcome["peer_id"] and left["reason"] == "vanished", left
+    assert left["participant"] == patient_session["self"], left
+    assert len(patient.pings) >= 2, f"the server pings every 5 s; the patient saw {len(patient.pings)}"
+    assert all(ping.payload == b"" or len(ping.payload) <= 125 for ping in patient.pings)
+    assert len(doctor.pings) >= 2, "the doctor answered pings all along"
+    # The doctor, who answered, is still there.
+    doctor.send_json({"type": "signal", "to": "nobody", "data": {}})
+    assert doctor.wait_for("error")["code"] == "no-such-peer"
+    [log] = poll("the patient's log entry closed",
+                 lambda: [l for l in logs_of(video_call, patient_session["self"]["id"]) if l["end"] is not None])
+    assert log["tan"] == video_call.patients[0]["tan"], log
+
+
+def test_an_abrupt_tcp_close_is_reported_after_the_resume_grace(server, sockets, video_call):
+    doctor, _ = joined(server, sockets, video_call.doctor_session(), "doctor")
+    patient_session = video_call.patient_session()
+    patient, welcome = joined(server, sockets, patient_session, "patient")
+    doctor.wait_for("participant-joined", peer_id=welcome["peer_id"])
+    patient.abort()
+    left = doctor.wait_for("participant-left", timeout=RESUME_GRACE + 20, peer_id=welcome["peer_id"])
+    assert left["reason"] == "vanished" and left["participant"] == patient_session["self"], left
+    [log] = logs_of(video_call, patient_session["self"]["id"])
+    assert log["end"] is not None and log["duration"] >= 0, log
+
+
+def test_resume_within_the_grace_keeps_the_peer(server, sockets, video_call):
+    doctor_session = video_call.doctor_session()
+    doctor, doctor_welcome = joined(server, sockets, doctor_session, "doctor")
+    patient_session = video_call.patient_session()
+    patient, welcome = joined(server, sockets, patient_session, "patient")
+    peer_id = welcome["peer_id"]
+    doctor.wait_for("participant-joined", peer_id=peer_id)
+    poll("the patient's log entry", lambda: logs_of(video_call, patient_session["self"]["id"]))
+
+    patient.abort()
+    again = sockets(connect(server, "patient again"))
+    resumed = again.hello(patient_session["token"], peer_id=peer_id)
+    assert resumed["peer_id"] == peer_id and resumed["state"] == "in-call", resumed
+    assert [p["peer_id"] for p in resumed["participants"]] == [doctor_welcome["peer_id"]], resumed
+
+    # Past the grace: the doctor heard of no leaving and no new arrival.
+    heard = doctor.collect(RESUME_GRACE + 3)
+    presence = [m for m in heard if m["type"] in ("participant-left", "participant-joined")]
+    assert presence == [], f"a resumed peer must not leave or join again: {presence}"
+    logs = logs_of(video_call, patient_session["self"]["id"])
+    assert len(logs) == 1 and logs[0]["end"] is None, f"resuming makes no new log entry: {logs}"
+
+    # The resumed socket is the peer: signals reach it.
+    doctor.send_json({"type": "signal", "to": peer_id, "data": {"candidate": "after resume"}})
+    assert again.wait_for("signal")["data"] == {"candidate": "after resume"}
+
+
+def test_resume_with_another_sessions_peer_id_is_a_new_peer(server, sockets, video_call):
+    doctor, doctor_welcome = joined(server, sockets, video_call.doctor_session(), "doctor")
+    patient_session = video_call.patient_session()
+    patient = sockets(connect(server, "patient"))
+    welcome = patient.hello(patient_session["token"], peer_id=doctor_welcome["peer_id"])
+    assert welcome["peer_id"] != doctor_welcome["peer_id"], welcome
+    doctor.wait_for("participant-joined", peer_id=welcome["peer_id"])
+
+
+def test_a_second_session_of_the_same_tan_replaces_the_first(server, sockets, video_call):
+    doctor, _ = joined(server, sockets, video_call.doctor_session(), "doctor")
+    first_session = video_call.patient_session()
+    first, first_welcome = joined(server, sockets, first_session, "first page")
+    doctor.wait_for("participant-joined", peer_id=first_welcome["peer_id"])
+
+    second_session = video_call.patient_session()
+    assert second_session["token"] != first_session["token"]
+    second, second_welcome = joined(server, sockets, second_session, "second page")
+    assert second_welcome["peer_id"] != first_welcome["peer_id"]
+    closed_with(first, 4001, "replaced")
+
+    left = doctor.wait_for("participant-left", peer_id=first_welcome["peer_id"])
+    assert left["reason"] == "replaced", left
+    doctor.wait_for("participant-joined", peer_id=second_welcome["peer_id"])
+    logs = logs_of(video_call, first_session["self"]["id"])
+    assert sorted(log["end"] is None for log in logs) == [False, True], f"one closed, one open: {logs}"
+
+
+def test_leave_closes_normally_and_is_reported(server, sockets, video_call):
+    doctor, _ = joined(server, sockets, video_call.doctor_session(), "doctor")
+    patient_session = video_call.patient_session()
+    patient, welcome = joined(server, sockets, patient_session, "patient")
+    doctor.wait_for("participant-joined", peer_id=welcome["peer_id"])
+    patient.send_json({"type": "leave"})
+    assert patient.wait_closed() == 1000
+    left = doctor.wait_for("participant-left", peer_id=welcome["peer_id"])
+    assert left["reason"] == "left" and left["participant"] == patient_session["self"], left
+    [log] = poll("the closed log entry",
+                 lambda: [l for l in logs_of(video_call, patient_session["self"]["id"]) if l["end"]])
+    assert log["tan"] == video_call.patients[0]["tan"], log
+
+
+# ---------------------------------------------------------------------------------------
+# Relay, waiting area, admit and decline
+# ---------------------------------------------------------------------------------------
+
+
+def test_signals_are_relayed_unchanged_both_ways(server, sockets, video_call):
+    doctor, doctor_welcome = joined(server, sockets, video_call.doctor_session(), "doctor")
+    patient_session = video_call.patient_session()
+    # The patient's side is the `websockets` package: an independent client implementation.
+    with websockets_connect(wss_url(server), ssl=ssl_context(server), open_timeout=10, close_timeout=2) as patient:
+        patient.send(json.dumps({"type": "hello", "token": patient_session["token"]}))
+        welcome = json.loads(patient.recv(timeout=10))
+        assert welcome["type"] == "welcome" and welcome["state"] == "in-call", welcome
+        assert welcome["participants"] == [
+            {"peer_id": doctor_welcome["peer_id"], "participant": doctor_welcome["self"]}
+        ], welcome
+        doctor.wait_for("participant-joined", peer_id=welcome["peer_id"])
+
+        offer = {"description": {"type": "offer", "sdp": "v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\n" + "a=x\r\n" * 2000},
+                 "extra": [1, 2.5, None, True, {"ümlaut": "Grüße 🎥"}]}
+        doctor.send_json({"type": "signal", "to": welcome["peer_id"], "data": offer})
+        relayed = json.loads(patient.recv(timeout=10))
+        assert relayed == {"type": "signal", "from": doctor_welcome["peer_id"], "data": offer}
+
+        answer = {"candidate": {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 54321 typ host",
+                                "sdpMid": "0", "sdpMLineIndex": 0}}
+        patient.send(json.dumps({"type": "signal", "to": doctor_welcome["peer_id"], "data": answer}))
+        back = doctor.wait_for("signal")
+        assert back == {"type": "signal", "from": welcome["peer_id"], "data": answer}
+
+
+def test_signal_to_an_unknown_peer_is_an_error(server, sockets, video_call):
+    doctor, _ = joined(server, sockets, video_call.doctor_session(), "doctor")
+    doctor.send_json({"type": "signal", "to": "nobody-at-all", "data": {"candidate": "x"}})
+    error = doctor.wait_for("error")
+    assert error["code"] == "no-such-peer" and error["message"], error
+    doctor.send_json({"type": "signal", "data": {"candidate": "x"}})
+    assert doctor.wait_for("error")["code"] == "no-such-peer"
+
+
+def test_a_signal_to_a_peer_of_another_call_is_not_delivered(server, sockets, api, admin_token, video_call):
+    doctor, _ = joined(server, sockets, video_call.doctor_session(), "doctor")
+    other = make_video_call(api, admin_token)
+    stranger, stranger_welcome = joined(server, sockets, other.patient_session(), "stranger")
+    doctor.send_json({"type": "signal", "to": stranger_welcome["peer_id"], "data": {"candidate": "x"}})
+    assert doctor.wait_for("error")["code"] == "no-such-peer"
+    assert [m for m in stranger.collect(1) if m["type"] == "signal"] == []
+
+
+def test_waiting_patient_enters_only_when_a_doctor_admits(server, sockets, video_call):
+    # The patient comes first, through the waiting area; no doctor is there yet.
+    waiting_session = video_call.patient_session(waiting_area=True)
+    assert waiting_session["waiting_area"] is True and waiting_session["doctor"] is False, waiting_session
+    patient, welcome = joined(server, sockets, waiting_session, "waiting patient")
+    assert welcome["state"] == "waiting" and welcome["participants"] == [], welcome
+    patient_peer = welcome["peer_id"]
+
+    # The doctor arrives later: the patient is still not in the call, but on the list.
+    doctor, doctor_welcome = joined(server, sockets, video_call.doctor_session(), "doctor")
+    assert doctor_welcome["state"] == "in-call" and doctor_welcome["participants"] == [], doctor_welcome
+    entries = doctor.wait_for("waiting-list")["entries"]
+    assert [e["peer_id"] for e in entries] == [patient_peer], entries
+    assert entries[0]["participant"] == waiting_session["self"] and isinstance(entries[0]["since"], int), entries
+    assert [m for m in patient.collect(1) if m["type"] != "waiting-list"] == [], "the waiting patient hears nothing"
+    assert logs_of(video_call, waiting_session["self"]["id"]) == [], "not in the call: no log entry"
+
+    # A patient in the call (the second TAN, straight in) cannot let anyone in.
+    other, other_welcome = joined(server, sockets, video_call.patient_session(1), "other patient")
+    other.send_json({"type": "admit", "peer_id": patient_peer})
+    assert other.wait_for("error")["code"] == "forbidden"
+    other.send_json({"type": "decline", "peer_id": patient_peer})
+    assert other.wait_for("error")["code"] == "forbidden"
+    # Nor can the waiting patient signal anybody.
+    patient.send_json({"type": "signal", "to": doctor_welcome["peer_id"], "data": {}})
+    assert patient.wait_for("error")["code"] == "not-in-call"
+
+    doctor.send_json({"type": "admit", "peer_id": "not-waiting-at-all"})
+    assert doctor.wait_for("error")["code"] == "not-waiting"
+    doctor.send_json({"type": "admit", "peer_id": patient_peer})
+    admitted = patient.wait_for("admitted")
+    assert {p["peer_id"] for p in admitted["participants"]} == {doctor_welcome["peer_id"], other_welcome["peer_id"]}
+    joined_msg = doctor.wait_for("participant-joined", peer_id=patient_peer)
+    assert joined_msg["participant"] == waiting_session["self"], joined_msg
+    assert doctor.wait_for("waiting-list")["entries"] == []
+    [log] = poll("the admitted patient's log entry", lambda: logs_of(video_call, waiting_session["self"]["id"]))
+    assert log["tan"] == video_call.patients[0]["tan"] and log["end"] is None, log
+
+    # Now in the call, the patient exchanges signals.
+    patient.send_json({"type": "signal", "to": doctor_welcome["peer_id"], "data": {"description": "offer"}})
+    assert doctor.wait_for("signal", **{"from": patient_peer})["data"] == {"description": "offer"}
+
+
+def test_a_declined_patient_is_closed_with_4003(server, sockets, video_call):
+    doctor, _ = joined(server, sockets, video_call.doctor_session(), "doctor")
+    doctor.wait_for("waiting-list")
+    session = video_call.patient_session(waiting_area=True)
+    patient, welcome = joined(server, sockets, session, "waiting patient")
+    assert welcome["state"] == "waiting", welcome
+    entries = doctor.wait_for("waiting-list")["entries"]
+    assert [e["peer_id"] for e in entries] == [welcome["peer_id"]], entries
+
+    doctor.send_json({"type": "decline", "peer_id": welcome["peer_id"]})
+    closed_with(patient, 4003, "declined")
+    assert doctor.wait_for("waiting-list")["entries"] == []
+    assert logs_of(video_call, session["self"]["id"]) == [], "a declined patient was never in the call"
+
+
+def test_waiting_patients_stay_when_the_doctor_leaves(server, sockets, video_call):
+    session = video_call.patient_session(waiting_area=True)
+    patient, welcome = joined(server, sockets, session, "waiting patient")
+    doctor_session = video_call.doctor_session()
+    doctor, _ = joined(server, sockets, doctor_session, "doctor")
+    assert [e["peer_id"] for e in doctor.wait_for("waiting-list")["entries"]] == [welcome["peer_id"]]
+    doctor.send_json({"type": "leave"})
+    assert doctor.wait_closed() == 1000
+    # The next doctor (the same one, on a new page) sees the patient still waiting.
+    again, _ = joined(server, sockets, video_call.doctor_session(), "doctor again")
+    assert [e["peer_id"] for e in again.wait_for("waiting-list")["entries"]] == [welcome["peer_id"]]
+    assert [m for m in patient.collect(0.5) if m["type"] in ("admitted", "declined")] == []
+
+
+# ---------------------------------------------------------------------------------------
+# The end of a call
+# ---------------------------------------------------------------------------------------
+
+
+def test_an_emptied_call_ends_after_the_grace_and_its_sessions_are_closed(server_factory):
+    from conftest import ApiClient
+
+    short = server_factory(label="short-grace server", end_grace_seconds=5)
+    api = ApiClient(short)
+    token = api.sign_in(short.admin_email, short.admin_password)
+    call = make_video_call(api, token)
+    doctor_session, patient_session = call.doctor_session(), call.patient_session()
+    opened: list[RawWebSocket] = []
+    try:
+        doctor = connect(short, "doctor")
+        opened.append(doctor)
+        doctor.hello(doctor_session["token"])
+        patient = connect(short, "patient")
+        opened.append(patient)
+        patient.hello(patient_session["token"])
+        assert call.current()["status"] == 1
+        patient.send_json({"type": "leave"})
+        doctor.send_json({"type": "leave"})
+        assert patient.wait_closed() == 1000 and doctor.wait_closed() == 1000
+        ended = poll("status 2 after the grace", lambda: call.current()["status"] == 2, timeout=30)
+        assert ended
+        # Ended is final: the session's token and the TAN no longer enter.
+        late = connect(short, "late")
+        opened.append(late)
+        late.send_json({"type": "hello", "token": patient_session["token"]})
+        closed_with(late, 4004, "error", code="call-ended")
+        refused = api.post("/video/api/session", {"call_id": call.id, "tan": call.patients[0]["tan"]})
+        assert refused.status_code == 410 and refused.json()["code"] == "call-ended", refused.text
+        logs = call.logs()
+        assert len(logs) == 2 and all(log["end"] is not None for log in logs), logs
+    finally:
+        for ws in opened:
+            ws.abort()
+
+
+def test_a_deleted_call_ends_for_those_inside(server, sockets, api, admin_token):
+    # Deleting is refused once a call has been held (409); a call nobody joined can go.
+    call = make_video_call(api, admin_token)
+    session = call.patient_session(waiting_area=True)
+    patient, welcome = joined(server, sockets, session, "waiting patient")
+    assert welcome["state"] == "waiting"
+    api.delete(f"/api/v2/calls/{call.id}", token=admin_token, expect=204)
+    closed_with(patient, 4002, "call-ended", timeout=20)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "server bug: the message queued before a fatal close is mostly lost, because wslay sends "
+    "control frames (the close) ahead of queued text frames; seen for error+4004 and replaced+4001"))
+def test_the_message_before_a_fatal_close_arrives(server, sockets, video_call):
+    lost = []
+    for attempt in range(10):
+        ws = sockets(connect(server, f"bad token {attempt}"))
+        ws.send_json({"type": "hello", "token": "y" * 48})
+        assert ws.wait_closed() == 4004
+        if [m["type"] for m in ws.received] != ["error"]:
+            lost.append(("error before 4004", [m["type"] for m in ws.received]))
+        ws.abort()
+    for attempt in range(5):
+        first = sockets(connect(server, f"first {attempt}"))
+        first.hello(video_call.patient_session()["token"])
+        second = sockets(connect(server, f"second {attempt}"))
+        second.hello(video_call.patient_session()["token"])
+        assert first.wait_closed() == 4001
+        if "replaced" not in [m["type"] for m in first.received]:
+            lost.append(("replaced before 4001", [m["type"] for m in first.received]))
+        first.abort()
+    assert lost == [], f"{len(lost)} of 15 fatal closes came without their message: {lost}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "server bug: after the closing handshake the server never ends the TCP/TLS connection "
+    "(still ESTABLISHED after 120 s; RFC 6455 7.1.1: the server closes first), so every closed "
+    "socket keeps a descriptor until the client gives up"))
+@pytest.mark.parametrize("who", ["client", "server"])
+def test_the_server_ends_the_connection_after_the_closing_handshake(server, sockets, who):
+    ws = sockets(connect(server, f"{who} closes"))
+    if who == "client":
+        ws.send_frame(0x8, struct.pack("!H", 1000))
+        assert ws.wait_closed() == 1000
+    else:
+        ws.send_frame(OP_BINARY, b"x")  # the server closes with 1003; RawWebSocket answers the close
+        assert ws.wait_closed() == 1003
+    deadline = time.monotonic() + 6  # the server gives a closing peer 2 s
+    ended = False
+    while not ended and time.monotonic() < deadline:
+        try:
+            frame = ws.read_frame(deadline - time.monotonic())
+            assert frame is None, f"a frame after the close: {frame}"
+        except Closed:
+            ended = True
+    assert ended, "the server did not end the connection within 6 s of the closing handshake"
