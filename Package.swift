@@ -14,6 +14,7 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
         .systemLibrary(name: "CWslay", providers: [.apt(["libwslay-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Generic network core: no knowledge of the domain.
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CGnuTLS", "CWslay"]),
@@ -24,7 +25,7 @@ let package = Package(
         // API routes, configuration and wiring.
         .target(
             name: "SprechstundeServer",
-            dependencies: ["HTTPServer", "Sprechstunde", "SprechstundeSQLite"],
+            dependencies: ["HTTPServer", "Sprechstunde", "SprechstundeSQLite", "CCurl"],
             resources: [.copy("Resources/openapi.json"), .copy("Resources/web")]
         ),
         // The thin executable.

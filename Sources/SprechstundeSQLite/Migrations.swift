@@ -176,6 +176,38 @@ enum Migrations {
             CREATE INDEX video_sessions_by_expiry ON video_sessions(expires_at);
             """
         ),
+        (
+            4, "notifications",
+            """
+            -- One message to one recipient, composed when its outbox event was expanded and kept
+            -- as it is (or will be) sent. status: pending, sent, failed.
+            CREATE TABLE notifications (
+                id INTEGER PRIMARY KEY,
+                event_id INTEGER REFERENCES outbox_events(id) ON DELETE SET NULL,
+                call_id INTEGER NOT NULL,
+                company_id INTEGER NOT NULL,
+                kind INTEGER NOT NULL,
+                channel TEXT NOT NULL,
+                audience TEXT NOT NULL,
+                recipient TEXT NOT NULL,
+                recipient_user_id INTEGER,
+                subject TEXT NOT NULL,
+                body_text TEXT NOT NULL,
+                body_html TEXT,
+                calendar TEXT,
+                calendar_method TEXT,
+                status TEXT NOT NULL DEFAULT 'pending',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL,
+                last_error TEXT,
+                created_at INTEGER NOT NULL,
+                sent_at INTEGER
+            );
+            CREATE INDEX notifications_due ON notifications(next_attempt_at, id) WHERE status = 'pending';
+            CREATE INDEX notifications_by_company ON notifications(company_id, id);
+            CREATE INDEX notifications_by_call ON notifications(call_id);
+            """
+        ),
     ]
 
     static func apply(to connection: Connection) throws {

@@ -125,6 +125,7 @@ extension SQLiteStore: CallLogStore {
             try connection.run("CREATE TEMP TABLE IF NOT EXISTS purge_users (id INTEGER PRIMARY KEY)")
             try connection.run("DELETE FROM purge_users")
             try connection.run("INSERT OR IGNORE INTO purge_users \(tanUsers)")
+            try connection.run("DELETE FROM notifications WHERE call_id IN (SELECT id FROM purge_calls)")
             try connection.run("DELETE FROM outbox_events WHERE call_id IN (SELECT id FROM purge_calls)")
             // Logs, participants and one-time passwords go with their call (ON DELETE CASCADE).
             let calls = try connection.run("DELETE FROM calls WHERE id IN (SELECT id FROM purge_calls)")

@@ -8,10 +8,13 @@ private let expected: [Role: Set<Action>] = [
     .tanuser: [],
     .doc: [.readCompanies, .readOrganisation, .readUsers, .updateOwnProfile],
     .assistant: [.readCompanies, .readOrganisation, .readUsers, .updateOwnProfile],
-    .admin: [.readCompanies, .readOrganisation, .readUsers, .updateOwnProfile, .manageOrganisation, .manageUsers],
+    .admin: [
+        .readCompanies, .readOrganisation, .readUsers, .updateOwnProfile, .manageOrganisation, .manageUsers,
+        .manageNotifications,
+    ],
     .superadmin: [
         .readCompanies, .readOrganisation, .readUsers, .updateOwnProfile, .manageOrganisation, .manageUsers,
-        .manageCompanies,
+        .manageCompanies, .manageNotifications,
     ],
 ]
 
@@ -22,7 +25,7 @@ struct PolicyTests {
     @Test("the matrix covers every role")
     func matrixIsComplete() {
         #expect(Set(expected.keys) == Set(Role.allCases))
-        #expect(Action.allCases.count == 8)
+        #expect(Action.allCases.count == 9)
     }
 
     @Test("user role × action", arguments: Role.allCases, Action.allCases)

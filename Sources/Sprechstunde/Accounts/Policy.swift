@@ -9,6 +9,8 @@ public enum Action: Sendable, CaseIterable {
     case manageUsers
     case updateOwnProfile
     case createScopedToken
+    /// Read the company's outgoing notifications and retry failed ones.
+    case manageNotifications
 }
 
 public enum Policy {
@@ -24,7 +26,7 @@ public enum Policy {
             case .readUsers:
                 // A doctor reads only the own user; the services narrow the list.
                 return role >= .doc
-            case .manageOrganisation, .manageUsers:
+            case .manageOrganisation, .manageUsers, .manageNotifications:
                 return role >= .admin
             case .manageCompanies:
                 return role == .superadmin
@@ -49,6 +51,7 @@ public enum Policy {
         case .manageOrganisation: return "Only an admin can change subsidiaries, locations and departments."
         case .manageUsers: return "Only an admin can create, change or delete other users."
         case .createScopedToken: return "Only a machine client (POST /api/v2/client) can create one-time passwords."
+        case .manageNotifications: return "Only an admin can read and retry the company's notifications."
         }
     }
 

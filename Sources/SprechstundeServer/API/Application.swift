@@ -16,6 +16,7 @@ public final class Application: Sendable {
     let retention: RetentionService
     let video: VideoEntryService
     let signaling: SignalingHub
+    let delivery: DeliveryService
     let settings: Settings
     /// Written once at the end of `init` (the route closures capture `self`), then only read.
     public private(set) nonisolated(unsafe) var router = Router()
@@ -42,6 +43,11 @@ public final class Application: Sendable {
         public var frameAncestors = "*"
         /// The browser client's files (the built-in copy unless `--web-dir` says otherwise).
         public var webAssets = WebAssets.bundled
+        /// Notifications: what they say and where they go (no transport: kept in the outbox).
+        public var delivery = DeliveryService.Settings(
+            planner: .init(baseURL: "https://localhost:8443", senderAddress: "noreply@localhost"))
+        var mail: SMTPTransport.Settings?
+        var sms: SMSGatewayTransport.Settings?
         public init() {}
     }
 
@@ -61,6 +67,12 @@ public final class Application: Sendable {
             store: store, clock: clock, settings: settings.video, access: callAccess, auth: auth)
         signaling = SignalingHub(
             entry: video, callLogs: callLogs, store: store, clock: clock, settings: settings.signaling, log: log)
+        delivery = DeliveryService(
+            store: store, clock: clock, settings: settings.delivery,
+            mail: settings.mail.map {
+                SMTPTransport(settings: $0, messageDomain: settings.delivery.planner.messageDomain, clock: clock)
+            },
+            sms: settings.sms.map { SMSGatewayTransport(settings: $0) })
         var router = Router()
         registerHealthRoutes(&router)
         registerAuthRoutes(&router)
@@ -70,6 +82,7 @@ public final class Application: Sendable {
         registerCallRoutes(&router)
         registerDocumentationRoutes(&router)
         registerVideoRoutes(&router)
+        registerNotificationRoutes(&router)
         self.router = router
     }
 

@@ -18,6 +18,8 @@ public enum CommandLineInterface {
           user create       create a user: doc, assistant, admin or superadmin
           client create     create a machine client for the Client API (the secret is shown once)
           purge             delete calls and call logs older than the retention period now
+          notifications list    show notifications (e-mail, SMS) and their delivery state
+          notifications retry   queue a failed notification again
 
         Every command takes --help. Options can also be set as SPRECHSTUNDE_<OPTION> environment
         variables (e.g. SPRECHSTUNDE_PORT=8443); flags win over the environment.
@@ -38,16 +40,20 @@ public enum CommandLineInterface {
             return arguments.isEmpty ? 64 : 0
         }
         arguments.removeFirst()
-        // Two-word commands: "company create", "user create", "client create".
+        // Two-word commands: "company create", ..., "notifications list".
         var name = command
-        if ["company", "user", "client"].contains(command) {
-            guard let verb = arguments.first, verb == "create" else {
+        let verbs = [
+            "company": ["create"], "user": ["create"], "client": ["create"], "notifications": ["list", "retry"],
+        ]
+        if let allowed = verbs[command] {
+            guard let verb = arguments.first, allowed.contains(verb) else {
                 let wanted = arguments.first.map { "'\($0)'" } ?? "nothing"
-                printError("sprechstunde: '\(command)' takes 'create', got \(wanted); see 'sprechstunde --help'\n")
+                let choices = allowed.map { "'\($0)'" }.joined(separator: " or ")
+                printError("sprechstunde: '\(command)' takes \(choices), got \(wanted); see 'sprechstunde --help'\n")
                 return 64
             }
             arguments.removeFirst()
-            name = "\(command) create"
+            name = "\(command) \(verb)"
         }
         do {
             switch name {
@@ -58,10 +64,12 @@ public enum CommandLineInterface {
             case "company create": try createCompany(arguments, environment)
             case "user create": try createUser(arguments, environment)
             case "client create": try createClient(arguments, environment)
+            case "notifications list": try listNotifications(arguments, environment)
+            case "notifications retry": try retryNotification(arguments, environment)
             default:
                 throw UsageError(
                     description:
-                        "unknown command '\(command)'; commands: demo, serve, migrate, purge, company create, user create, client create"
+                        "unknown command '\(command)'; commands: demo, serve, migrate, purge, company create, user create, client create, notifications list, notifications retry"
                 )
             }
             return 0

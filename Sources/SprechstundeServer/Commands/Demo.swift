@@ -13,10 +13,10 @@ enum Demo {
             OptionSpec("data-dir", "DIR", help: "where the demo keeps its state (default ./demo-data)"),
             OptionSpec("threads", "N", help: "HTTP worker threads (default 4)"),
             OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
-        ] + ServerConfiguration.specs.filter { demoAlsoTakes.contains($0.name) }
+        ] + ServerConfiguration.specs.filter { demoAlsoTakes.contains($0.name) } + DeliveryConfiguration.specs
 
-    /// The server options that make sense for a demo too (calls, video, embedding); TLS and the
-    /// database stay the demo's own.
+    /// The server options that make sense for a demo too (calls, video, embedding, and all of
+    /// notification delivery); TLS and the database stay the demo's own.
     static let demoAlsoTakes: Set<String> = [
         "public-url", "end-grace-seconds", "tan-validity-days", "stun-url", "turn-url", "turn-secret", "turn-ttl",
         "ice-transport-policy", "frame-ancestors", "overtime-grace-seconds", "web-dir",

@@ -31,6 +31,15 @@ enum Runner {
         settings.video.ice = configuration.ice
         settings.frameAncestors = configuration.frameAncestors
         settings.signaling.overtimeGrace = Int64(configuration.overtimeGraceSeconds)
+        let delivery = configuration.delivery
+        let baseURL = configuration.publicURL ?? "https://localhost:\(configuration.port)"
+        var planner = NotificationPlanner.Settings(
+            baseURL: baseURL, senderAddress: "noreply@localhost", timeZone: delivery.timeZone,
+            smsMaximumParts: delivery.smsMaximumParts)
+        planner.senderAddress = delivery.mailFrom ?? "noreply@\(planner.messageDomain)"
+        settings.delivery = DeliveryService.Settings(planner: planner)
+        settings.mail = delivery.mail
+        settings.sms = delivery.sms
         if let directory = configuration.webDirectory {
             settings.webAssets = WebAssets.load(directory: URL(fileURLWithPath: directory))
         }
@@ -68,6 +77,7 @@ enum Runner {
         let shownHost = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
         let base = "\(scheme)://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(server.boundPort)"
         application.signaling.start()
+        application.delivery.use(baseURL: configuration.publicURL ?? base)
         let maintenance = Maintenance(application: application, endGrace: Int64(configuration.endGraceSeconds))
         maintenance.start()
         onListening(base)
@@ -87,6 +97,8 @@ final class Maintenance {
     let hourly: DispatchSourceTimer
     let everyMinute: DispatchSourceTimer
     let everyFewSeconds: DispatchSourceTimer
+    /// Its own serial queue: a slow SMTP server never delays the other maintenance.
+    let delivery: DispatchSourceTimer
 
     init(application: Application, endGrace: Int64) {
         self.application = application
@@ -94,6 +106,7 @@ final class Maintenance {
         everyFewSeconds = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
         hourly = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
         everyMinute = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        delivery = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "sprechstunde.delivery"))
     }
 
     func start() {
@@ -124,5 +137,18 @@ final class Maintenance {
             _ = try? application.callLogs.endIdleCalls(grace: endGrace)
         }
         everyFewSeconds.resume()
+        delivery.schedule(deadline: .now() + 1, repeating: .seconds(2))
+        delivery.setEventHandler { [application] in
+            do {
+                let run = try application.delivery.runOnce()
+                if run.sent + run.retried + run.failed > 0 {
+                    application.log.info(
+                        "notifications: \(run.sent) sent, \(run.retried) to retry, \(run.failed) failed")
+                }
+            } catch {
+                application.log.error("notification delivery failed: \(error)")
+            }
+        }
+        delivery.resume()
     }
 }

@@ -27,6 +27,7 @@ public struct ServerConfiguration: Sendable {
     public var overtimeGraceSeconds = 600
     /// Serve the browser client from this directory instead of the built-in copy.
     public var webDirectory: String?
+    public var delivery = DeliveryConfiguration()
 
     public init() {}
 
@@ -35,43 +36,49 @@ public struct ServerConfiguration: Sendable {
         databasePath ?? (dataDirectory as NSString).appendingPathComponent("sprechstunde.sqlite")
     }
 
-    static let specs: [OptionSpec] = [
-        OptionSpec("host", "ADDRESS", help: "address to listen on (default 0.0.0.0)"),
-        OptionSpec("port", "PORT", help: "TCP port; 0 picks a free one (default 8443)"),
-        OptionSpec("data-dir", "DIR", help: "directory for the database and other state (default ./data)"),
-        OptionSpec("database", "FILE", help: "SQLite database file (default DIR/sprechstunde.sqlite)"),
-        OptionSpec("tls-cert", "FILE", help: "PEM certificate chain for HTTPS"),
-        OptionSpec("tls-key", "FILE", help: "PEM private key for HTTPS"),
-        OptionSpec("plain-http", help: "serve plain HTTP (only behind a TLS-terminating reverse proxy)", flag: true),
-        OptionSpec("threads", "N", help: "HTTP worker threads (default 4)"),
-        OptionSpec("public-url", "URL", help: "external base URL, e.g. https://video.example.org (for links)"),
-        OptionSpec("token-lifetime", "SECONDS", help: "bearer token lifetime (default 86400)"),
-        OptionSpec(
-            "trust-forwarded-for", help: "take client addresses from X-Forwarded-For (reverse proxy only)", flag: true),
-        OptionSpec("max-body-bytes", "BYTES", help: "largest accepted request body (default 1048576)"),
-        OptionSpec("connection-timeout", "SECONDS", help: "idle/read timeout per connection (default 30)"),
-        OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
-        OptionSpec(
-            "tan-validity-days", "DAYS", help: "TANs stay valid this long after a call's planned end (default 30)"),
-        OptionSpec(
-            "end-grace-seconds", "SECONDS",
-            help: "a running call ends after its room stayed empty this long (default 30)"),
-        OptionSpec("retention-days", "DAYS", help: "calls and call logs are deleted after this many days (default 90)"),
-        OptionSpec("stun-url", "URLS", help: "comma-separated stun: URLs handed to the video pages"),
-        OptionSpec("turn-url", "URLS", help: "comma-separated turn:/turns: URLs of a TURN server such as coturn"),
-        OptionSpec("turn-secret", "SECRET", help: "shared secret with the TURN server (coturn's static-auth-secret)"),
-        OptionSpec("turn-ttl", "SECONDS", help: "lifetime of issued TURN credentials (default 7200, at most 86400)"),
-        OptionSpec("ice-transport-policy", "all|relay", help: "relay forces every call through TURN (default all)"),
-        OptionSpec(
-            "frame-ancestors", "SOURCES",
-            help: "who may embed the video pages in an iframe, as CSP frame-ancestors (default *)"),
-        OptionSpec(
-            "overtime-grace-seconds", "SECONDS",
-            help: "a call that is not extendable ends this long after its planned end (default 600)"),
-        OptionSpec(
-            "web-dir", "DIRECTORY",
-            help: "serve the video pages' files from this directory instead of the built-in ones (read at start)"),
-    ]
+    static let specs: [OptionSpec] =
+        [
+            OptionSpec("host", "ADDRESS", help: "address to listen on (default 0.0.0.0)"),
+            OptionSpec("port", "PORT", help: "TCP port; 0 picks a free one (default 8443)"),
+            OptionSpec("data-dir", "DIR", help: "directory for the database and other state (default ./data)"),
+            OptionSpec("database", "FILE", help: "SQLite database file (default DIR/sprechstunde.sqlite)"),
+            OptionSpec("tls-cert", "FILE", help: "PEM certificate chain for HTTPS"),
+            OptionSpec("tls-key", "FILE", help: "PEM private key for HTTPS"),
+            OptionSpec(
+                "plain-http", help: "serve plain HTTP (only behind a TLS-terminating reverse proxy)", flag: true),
+            OptionSpec("threads", "N", help: "HTTP worker threads (default 4)"),
+            OptionSpec("public-url", "URL", help: "external base URL, e.g. https://video.example.org (for links)"),
+            OptionSpec("token-lifetime", "SECONDS", help: "bearer token lifetime (default 86400)"),
+            OptionSpec(
+                "trust-forwarded-for", help: "take client addresses from X-Forwarded-For (reverse proxy only)",
+                flag: true),
+            OptionSpec("max-body-bytes", "BYTES", help: "largest accepted request body (default 1048576)"),
+            OptionSpec("connection-timeout", "SECONDS", help: "idle/read timeout per connection (default 30)"),
+            OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
+            OptionSpec(
+                "tan-validity-days", "DAYS", help: "TANs stay valid this long after a call's planned end (default 30)"),
+            OptionSpec(
+                "end-grace-seconds", "SECONDS",
+                help: "a running call ends after its room stayed empty this long (default 30)"),
+            OptionSpec(
+                "retention-days", "DAYS", help: "calls and call logs are deleted after this many days (default 90)"),
+            OptionSpec("stun-url", "URLS", help: "comma-separated stun: URLs handed to the video pages"),
+            OptionSpec("turn-url", "URLS", help: "comma-separated turn:/turns: URLs of a TURN server such as coturn"),
+            OptionSpec(
+                "turn-secret", "SECRET", help: "shared secret with the TURN server (coturn's static-auth-secret)"),
+            OptionSpec(
+                "turn-ttl", "SECONDS", help: "lifetime of issued TURN credentials (default 7200, at most 86400)"),
+            OptionSpec("ice-transport-policy", "all|relay", help: "relay forces every call through TURN (default all)"),
+            OptionSpec(
+                "frame-ancestors", "SOURCES",
+                help: "who may embed the video pages in an iframe, as CSP frame-ancestors (default *)"),
+            OptionSpec(
+                "overtime-grace-seconds", "SECONDS",
+                help: "a call that is not extendable ends this long after its planned end (default 600)"),
+            OptionSpec(
+                "web-dir", "DIRECTORY",
+                help: "serve the video pages' files from this directory instead of the built-in ones (read at start)"),
+        ] + DeliveryConfiguration.specs
 
     /// Applies parsed options over the defaults and validates the result.
     mutating func apply(_ options: ParsedOptions) throws {
@@ -112,6 +119,7 @@ public struct ServerConfiguration: Sendable {
         }
         if let seconds = try options.int("overtime-grace-seconds", in: 0...86_400) { overtimeGraceSeconds = seconds }
         if let directory = options.string("web-dir") { webDirectory = directory }
+        try delivery.apply(options)
         if let log = options.string("access-log") {
             switch log.lowercased() {
             case "on", "true", "1": accessLog = true
@@ -127,6 +135,7 @@ public struct ServerConfiguration: Sendable {
 
     /// Checks that the combination makes sense before anything starts.
     func validate() throws {
+        try delivery.validate()
         if let webDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: webDirectory, isDirectory: &isDirectory),
