@@ -484,8 +484,6 @@ async function deviceCheck() {
   $('consent-data').required = needData;
   $('consent-descriptions').required = needDescriptions;
 
-  await startLocalMedia();
-
   const enter = $('enter-waiting');
   enter.addEventListener('click', async () => {
     const errorBox = $('check-error');
@@ -522,6 +520,8 @@ async function deviceCheck() {
     bind($('waiting-status'), 'waiting.connecting');
     connect();
   });
+
+  await startLocalMedia();
 }
 
 async function straightIn() {
@@ -531,6 +531,7 @@ async function straightIn() {
     // Show the help and let the user choose: try again, or join receive-only.
     setState('device-check');
     document.body.classList.add('prejoin');
+    bind($('check-title'), 'check.prejoin.title');
     $('device-slot-check').append($('devices'));
     placeMediaHelp();
     await new Promise((resolve) => {
@@ -538,6 +539,7 @@ async function straightIn() {
     });
     app.prejoin = null;
     document.body.classList.remove('prejoin');
+    bind($('check-title'), 'check.title');
     setState('loading');
   }
   connect();

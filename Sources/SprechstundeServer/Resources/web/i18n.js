@@ -19,6 +19,7 @@ const texts = {
     'signin.missing': 'Bitte geben Sie E-Mail-Adresse und Passwort ein.',
 
     'check.title': 'Technik prüfen',
+    'check.prejoin.title': 'Kamera und Mikrofon',
     'check.intro': 'Bevor Sie das Wartezimmer betreten, prüfen Sie bitte Kamera, Mikrofon und Lautsprecher.',
     'check.preview': 'Ihre Kamera-Vorschau',
     'check.camera': 'Kamera',
@@ -107,7 +108,7 @@ const texts = {
     'wait.admit.label': '{name} hereinholen',
     'wait.decline.label': '{name} ablehnen',
 
-    'rel.now': 'gerade eben',
+    'rel.now': 'weniger als einer Minute',
     'rel.min': '{n} Min.',
     'rel.hour': '{n} Std.',
 
@@ -153,6 +154,7 @@ const texts = {
     'signin.missing': 'Please enter your e-mail address and password.',
 
     'check.title': 'Check your devices',
+    'check.prejoin.title': 'Camera and microphone',
     'check.intro': 'Before you enter the waiting room, please check your camera, microphone and speakers.',
     'check.preview': 'Your camera preview',
     'check.camera': 'Camera',
@@ -241,7 +243,7 @@ const texts = {
     'wait.admit.label': 'Let {name} in',
     'wait.decline.label': 'Decline {name}',
 
-    'rel.now': 'a moment',
+    'rel.now': 'less than a minute',
     'rel.min': '{n} min',
     'rel.hour': '{n} h',
 
@@ -273,7 +275,19 @@ const texts = {
   },
 };
 
-let language = (navigator.language || 'en').toLowerCase().startsWith('de') ? 'de' : 'en';
+const languageKey = 'sprechstunde.language';
+
+function initialLanguage() {
+  try {
+    const chosen = sessionStorage.getItem(languageKey); // the switch's choice survives a reload of this tab
+    if (chosen === 'de' || chosen === 'en') return chosen;
+  } catch {
+    // storage blocked
+  }
+  return (navigator.language || 'en').toLowerCase().startsWith('de') ? 'de' : 'en';
+}
+
+let language = initialLanguage();
 const listeners = [];
 
 export function currentLanguage() {
@@ -334,6 +348,11 @@ function render(root = document) {
 export function setLanguage(lang) {
   if (!(lang in texts)) return;
   language = lang;
+  try {
+    sessionStorage.setItem(languageKey, lang);
+  } catch {
+    // storage blocked: the choice lasts until a reload
+  }
   render();
   for (const listener of listeners) listener(lang);
 }
