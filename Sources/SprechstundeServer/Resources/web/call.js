@@ -162,7 +162,10 @@ function finish(reason, message) {
   other.dataset.i18nKey = detailKey;
   setLanguageDependent();
   document.body.classList.toggle('declined', reason === 'declined');
-  if (reason === 'declined') bind($('waiting-status'), 'waiting.declined');
+  if (reason === 'declined') {
+    bind($('waiting-title'), 'ended.declined.title');
+    bind($('waiting-status'), 'waiting.declined');
+  }
   setState('ended');
   emit('error', { code: reason, message: message || t(detailKey, {}, 'en') });
 }
