@@ -17,6 +17,8 @@ public struct DeliveryConfiguration: Sendable {
     var smsSender: String?
     var smsMaximumParts = 3
     var timeZone = TimeZone(identifier: "Europe/Berlin")!
+    var backoff: [Int64]?
+    var maximumAttempts: Int?
 
     static let specs: [OptionSpec] = [
         OptionSpec("smtp-host", "HOST", help: "SMTP server for notification e-mails (none: kept in the outbox)"),
@@ -35,6 +37,10 @@ public struct DeliveryConfiguration: Sendable {
         OptionSpec("sms-sender", "NAME", help: "sender name or number passed to the SMS gateway"),
         OptionSpec("sms-max-parts", "N", help: "longest SMS in parts of 153 (or 67) characters (default 3)"),
         OptionSpec("time-zone", "ZONE", help: "time zone of times in notifications (default Europe/Berlin)"),
+        OptionSpec(
+            "delivery-backoff", "SECONDS,...",
+            help: "waits before the 2nd, 3rd, ... attempt; the last repeats (default 15,60,300,900,1800,3600)"),
+        OptionSpec("delivery-attempts", "N", help: "attempts before a notification is failed (default 12)"),
     ]
 
     mutating func apply(_ options: ParsedOptions) throws {
@@ -55,6 +61,15 @@ public struct DeliveryConfiguration: Sendable {
         if let token = options.string("sms-gateway-token") { smsGatewayToken = token }
         if let sender = options.string("sms-sender") { smsSender = sender }
         if let parts = try options.int("sms-max-parts", in: 1...10) { smsMaximumParts = parts }
+        if let text = options.string("delivery-backoff") {
+            let values = text.split(separator: ",").map { Int64($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 86_400 }) else {
+                throw UsageError(
+                    description: "--delivery-backoff takes seconds from 1 to 86400 separated by commas, e.g. 15,60,300")
+            }
+            backoff = values.compactMap { $0 }
+        }
+        if let attempts = try options.int("delivery-attempts", in: 1...1000) { maximumAttempts = attempts }
         if let zone = options.string("time-zone") {
             guard let value = TimeZone(identifier: zone) else {
                 throw UsageError(description: "--time-zone \(zone) is not a time zone name such as Europe/Berlin")

@@ -38,6 +38,8 @@ enum Runner {
             smsMaximumParts: delivery.smsMaximumParts)
         planner.senderAddress = delivery.mailFrom ?? "noreply@\(planner.messageDomain)"
         settings.delivery = DeliveryService.Settings(planner: planner)
+        if let backoff = delivery.backoff { settings.delivery.backoff = backoff }
+        if let attempts = delivery.maximumAttempts { settings.delivery.maximumAttempts = attempts }
         settings.mail = delivery.mail
         settings.sms = delivery.sms
         if let directory = configuration.webDirectory {
