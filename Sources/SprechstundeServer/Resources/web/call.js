@@ -1049,8 +1049,8 @@ function timeOver(message) {
 
 function classify(rtt, loss) {
   if (rtt === null && loss === null) return 'unknown';
-  if ((rtt ?? 0) > 0.4 || (loss ?? 0) > 0.08) return 'poor';
-  if ((rtt ?? 0) > 0.2 || (loss ?? 0) > 0.02) return 'fair';
+  if ((rtt ?? 0) > 0.5 || (loss ?? 0) > 0.1) return 'poor';
+  if ((rtt ?? 0) > 0.25 || (loss ?? 0) > 0.03) return 'fair';
   return 'good';
 }
 
@@ -1070,11 +1070,15 @@ async function sampleQuality() {
       peer.quality = null;
       continue;
     }
-    let loss = null;
+    // Loss over the last interval, smoothed so that one bad second does not flip the verdict.
+    let loss = peer.quality?.loss ?? null;
     if (previous) {
       const received = stats.packetsReceived - previous.packetsReceived;
-      const lost = stats.packetsLost - previous.packetsLost;
-      if (received + lost > 0) loss = Math.max(0, lost) / (received + Math.max(0, lost));
+      const lost = Math.max(0, stats.packetsLost - previous.packetsLost);
+      if (received + lost >= 20) {
+        const now = lost / (received + lost);
+        loss = loss === null ? now : loss * 0.6 + now * 0.4;
+      }
     }
     peer.quality = { level: classify(stats.rtt, loss), rtt: stats.rtt, loss };
   }
