@@ -425,6 +425,7 @@ let mediaHelp = null;
 function showMediaHelp(error) {
   if (!mediaHelp) {
     mediaHelp = $('media-help-template').content.firstElementChild.cloneNode(true);
+    for (const element of mediaHelp.querySelectorAll('[data-i18n]')) bind(element, element.dataset.i18n);
     mediaHelp.querySelector('#media-retry').addEventListener('click', retryMedia);
     mediaHelp.querySelector('#media-without').addEventListener('click', continueWithoutMedia);
   }
@@ -432,7 +433,10 @@ function showMediaHelp(error) {
   const key = { denied: 'media.denied.help', notfound: 'media.notfound.help', busy: 'media.busy.help', insecure: 'media.insecure.help' }[kind] || 'media.other.help';
   bind(mediaHelp.querySelector('#media-help-text'), key, { name: error?.name || 'Error' });
   const blockedByFrame = framed && (!frameAllows('camera') || !frameAllows('microphone'));
+  // Inside a frame without the permission nothing the user does helps: say what the embedding page must change.
   mediaHelp.querySelector('#media-help-iframe').hidden = !blockedByFrame;
+  mediaHelp.querySelector('#media-help-text').hidden = blockedByFrame;
+  mediaHelp.querySelector('#media-retry').hidden = blockedByFrame;
   mediaHelp.querySelector('#media-without').hidden = app.state === 'in-call';
   placeMediaHelp();
   emit('error', {
