@@ -6,20 +6,20 @@ extension SQLiteStore: NotificationStore {
         body_html, calendar, calendar_method, status, attempts, next_attempt_at, last_error, created_at, sent_at
         """
 
-    static func notification(_ row: Row) -> Notification {
-        Notification(
+    static func notification(_ row: Row) -> OutboxMessage {
+        OutboxMessage(
             id: row.int(0)!, eventID: row.int(1), callID: row.int(2)!, companyID: row.int(3)!, kind: Int(row.int(4)!),
-            channel: Notification.Channel(rawValue: row.text(5)!) ?? .email,
-            audience: Notification.Audience(rawValue: row.text(6)!) ?? .staff, recipient: row.text(7)!,
+            channel: OutboxMessage.Channel(rawValue: row.text(5)!) ?? .email,
+            audience: OutboxMessage.Audience(rawValue: row.text(6)!) ?? .staff, recipient: row.text(7)!,
             recipientUserID: row.int(8),
             message: ComposedMessage(
                 subject: row.text(9)!, text: row.text(10)!, html: row.text(11), calendar: row.text(12),
                 calendarMethod: row.text(13)),
-            status: Notification.Status(rawValue: row.text(14)!) ?? .pending, attempts: Int(row.int(15)!),
+            status: OutboxMessage.Status(rawValue: row.text(14)!) ?? .pending, attempts: Int(row.int(15)!),
             nextAttemptAt: row.int(16)!, lastError: row.text(17), createdAt: row.int(18)!, sentAt: row.int(19))
     }
 
-    static func insert(_ notifications: [NewNotification], eventID: Int64?, in connection: Connection, now: Int64)
+    static func insert(_ notifications: [NewOutboxMessage], eventID: Int64?, in connection: Connection, now: Int64)
         throws
     {
         for item in notifications {
@@ -53,7 +53,7 @@ extension SQLiteStore: NotificationStore {
         }
     }
 
-    public func expandEvent(id: Int64, into notifications: [NewNotification], now: Int64) throws {
+    public func expandEvent(id: Int64, into notifications: [NewOutboxMessage], now: Int64) throws {
         try write { connection in
             // Marking first and checking the count makes a second expansion of the same event a no-op.
             let marked = try connection.run(
@@ -64,11 +64,11 @@ extension SQLiteStore: NotificationStore {
         }
     }
 
-    public func insertNotifications(_ notifications: [NewNotification], now: Int64) throws {
+    public func insertNotifications(_ notifications: [NewOutboxMessage], now: Int64) throws {
         try write { try Self.insert(notifications, eventID: nil, in: $0, now: now) }
     }
 
-    public func dueNotifications(now: Int64, limit: Int) throws -> [Notification] {
+    public func dueNotifications(now: Int64, limit: Int) throws -> [OutboxMessage] {
         try database.read { connection in
             try connection.query(
                 """
@@ -79,7 +79,7 @@ extension SQLiteStore: NotificationStore {
         }
     }
 
-    public func markNotificationSent(id: Notification.ID, attempts: Int, now: Int64) throws {
+    public func markNotificationSent(id: OutboxMessage.ID, attempts: Int, now: Int64) throws {
         try write {
             try $0.run(
                 "UPDATE notifications SET status = 'sent', attempts = ?, sent_at = ?, last_error = NULL WHERE id = ?",
@@ -87,7 +87,7 @@ extension SQLiteStore: NotificationStore {
         }
     }
 
-    public func markNotificationRetry(id: Notification.ID, attempts: Int, nextAttemptAt: Int64, error: String) throws {
+    public func markNotificationRetry(id: OutboxMessage.ID, attempts: Int, nextAttemptAt: Int64, error: String) throws {
         try write {
             try $0.run(
                 "UPDATE notifications SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'pending'",
@@ -95,7 +95,7 @@ extension SQLiteStore: NotificationStore {
         }
     }
 
-    public func markNotificationFailed(id: Notification.ID, attempts: Int, error: String, now: Int64) throws {
+    public func markNotificationFailed(id: OutboxMessage.ID, attempts: Int, error: String, now: Int64) throws {
         try write {
             try $0.run(
                 "UPDATE notifications SET status = 'failed', attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
@@ -103,7 +103,7 @@ extension SQLiteStore: NotificationStore {
         }
     }
 
-    public func requeueNotification(id: Notification.ID, now: Int64) throws {
+    public func requeueNotification(id: OutboxMessage.ID, now: Int64) throws {
         try write {
             try $0.run(
                 "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND status = 'failed'",
@@ -111,14 +111,14 @@ extension SQLiteStore: NotificationStore {
         }
     }
 
-    public func notification(id: Notification.ID) throws -> Notification? {
+    public func notification(id: OutboxMessage.ID) throws -> OutboxMessage? {
         try database.read { connection in
             try connection.query("SELECT \(Self.notificationColumns) FROM notifications WHERE id = ?", [.int(id)])
                 .first.map(Self.notification)
         }
     }
 
-    public func notifications(_ query: NotificationQuery) throws -> Page<Notification> {
+    public func notifications(_ query: OutboxMessageQuery) throws -> Page<OutboxMessage> {
         try database.read { connection in
             var filter = SQLFilter()
             if let companyID = query.companyID { filter.add("company_id = ?", .int(companyID)) }

@@ -97,7 +97,7 @@ public final class DeliveryService: Sendable {
     }
 
     func deliverDue(_ summary: inout RunSummary) throws {
-        var skipped: Set<Notification.ID> = []
+        var skipped: Set<OutboxMessage.ID> = []
         while true {
             let due = try store.dueNotifications(now: clock.now(), limit: settings.batchSize).filter {
                 !skipped.contains($0.id)
@@ -128,7 +128,7 @@ public final class DeliveryService: Sendable {
         }
     }
 
-    func record(_ failure: DeliveryFailure, for notification: Notification, _ summary: inout RunSummary) throws {
+    func record(_ failure: DeliveryFailure, for notification: OutboxMessage, _ summary: inout RunSummary) throws {
         let attempts = notification.attempts + 1
         switch failure {
         case .notConfigured(let reason):
@@ -157,8 +157,8 @@ public final class DeliveryService: Sendable {
         }
     }
 
-    /// Notification 4001 to the staff of the call who asked for it.
-    func reportInvalidPatientAddress(_ notification: Notification, reason: String) throws {
+    /// OutboxMessage 4001 to the staff of the call who asked for it.
+    func reportInvalidPatientAddress(_ notification: OutboxMessage, reason: String) throws {
         guard let call = try store.call(id: notification.callID) else { return }
         let staff = try call.participants.filter { $0.role != .tanuser }.compactMap { try store.user(id: $0.userID) }
         let name = notification.recipientUserID.flatMap { call.participant($0)?.name } ?? ""
@@ -171,27 +171,27 @@ public final class DeliveryService: Sendable {
     // MARK: admins
 
     /// The company's notifications (superadmins: every company's), newest first.
-    public func list(as principal: Principal, status: Notification.Status?, callID: Call.ID?, page: PageRequest) throws
-        -> Page<Notification>
+    public func list(as principal: Principal, status: OutboxMessage.Status?, callID: Call.ID?, page: PageRequest) throws
+        -> Page<OutboxMessage>
     {
         try Policy.require(principal, .manageNotifications)
         return try store.notifications(
-            NotificationQuery(
+            OutboxMessageQuery(
                 companyID: principal.isSuperadmin ? nil : principal.companyID, status: status, callID: callID,
                 page: page))
     }
 
-    public func notification(_ id: Notification.ID, as principal: Principal) throws -> Notification {
+    public func notification(_ id: OutboxMessage.ID, as principal: Principal) throws -> OutboxMessage {
         try Policy.require(principal, .manageNotifications)
         guard let notification = try store.notification(id: id), principal.canSee(company: notification.companyID)
         else {
-            throw DomainError.notFound("Notification \(id)")
+            throw DomainError.notFound("OutboxMessage \(id)")
         }
         return notification
     }
 
     /// A failed notification goes back to the queue for a fresh set of attempts.
-    public func retry(_ id: Notification.ID, as principal: Principal) throws -> Notification {
+    public func retry(_ id: OutboxMessage.ID, as principal: Principal) throws -> OutboxMessage {
         let notification = try notification(id, as: principal)
         guard notification.status == .failed else {
             throw DomainError(

@@ -62,11 +62,11 @@ public struct NotificationPlanner: Sendable {
 
     public init(settings: Settings) { self.settings = settings }
 
-    public func plan(_ context: Context) -> [NewNotification] {
+    public func plan(_ context: Context) -> [NewOutboxMessage] {
         let event = context.event
-        var result: [NewNotification] = []
+        var result: [NewOutboxMessage] = []
         func add(
-            _ channel: Notification.Channel, _ audience: Notification.Audience, to recipient: String, user: User.ID?,
+            _ channel: OutboxMessage.Channel, _ audience: OutboxMessage.Audience, to recipient: String, user: User.ID?,
             _ message: ComposedMessage
         ) {
             let recipient = recipient.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -75,7 +75,7 @@ public struct NotificationPlanner: Sendable {
                 )
             else { return }
             result.append(
-                NewNotification(
+                NewOutboxMessage(
                     callID: event.callID, companyID: event.companyID, kind: event.kind.rawValue, channel: channel,
                     audience: audience, recipient: recipient, recipientUserID: user, message: message))
         }
@@ -114,7 +114,7 @@ public struct NotificationPlanner: Sendable {
     public func patientEmailInvalid(
         callID: Call.ID, companyID: Company.ID, begin: Int64, patientName: String, address: String, reason: String,
         staff: [User]
-    ) -> [NewNotification] {
+    ) -> [NewOutboxMessage] {
         let when = Self.dates(begin, settings.timeZone)
         let subject = "Patienten-E-Mail ungültig / Patient e-mail invalid: \(when.german)"
         let text = """
@@ -124,7 +124,7 @@ public struct NotificationPlanner: Sendable {
             The invitation to \(patientName) for the video consultation on \(when.english) could not be delivered: \
             the address \(address) was rejected (\(reason)). Please check the address.
             """
-        var result: [NewNotification] = []
+        var result: [NewOutboxMessage] = []
         for user in staff {
             let options = NotificationOption.complete(user.notificationOptions)
             guard options.first(where: { $0.kind == .patientEmailInvalid })?.enabled == true,
@@ -133,7 +133,7 @@ public struct NotificationPlanner: Sendable {
             for recipient in [user.email].compactMap({ $0 }) + channel.values
             where !result.contains(where: { $0.recipient.lowercased() == recipient.lowercased() }) {
                 result.append(
-                    NewNotification(
+                    NewOutboxMessage(
                         callID: callID, companyID: companyID,
                         kind: NotificationOption.Kind.patientEmailInvalid.rawValue,
                         channel: .email, audience: .staff, recipient: recipient, recipientUserID: user.id,

@@ -2,7 +2,7 @@
 /// failed invitation, 4001) and delivered by `DeliveryService`. The message is composed when the
 /// event is expanded and stored as it will be sent, so that a retry sends the same bytes and an
 /// admin reads exactly what went (or waits to go) out.
-public struct Notification: Sendable, Equatable {
+public struct OutboxMessage: Sendable, Equatable {
     public typealias ID = Int64
 
     public enum Channel: String, Sendable, CaseIterable {
@@ -88,19 +88,19 @@ public struct ComposedMessage: Sendable, Equatable, Codable {
 }
 
 /// A notification about to be stored.
-public struct NewNotification: Sendable, Equatable {
+public struct NewOutboxMessage: Sendable, Equatable {
     public var callID: Call.ID
     public var companyID: Company.ID
     public var kind: Int
-    public var channel: Notification.Channel
-    public var audience: Notification.Audience
+    public var channel: OutboxMessage.Channel
+    public var audience: OutboxMessage.Audience
     public var recipient: String
     public var recipientUserID: User.ID?
     public var message: ComposedMessage
 
     public init(
-        callID: Call.ID, companyID: Company.ID, kind: Int, channel: Notification.Channel,
-        audience: Notification.Audience, recipient: String, recipientUserID: User.ID?, message: ComposedMessage
+        callID: Call.ID, companyID: Company.ID, kind: Int, channel: OutboxMessage.Channel,
+        audience: OutboxMessage.Audience, recipient: String, recipientUserID: User.ID?, message: ComposedMessage
     ) {
         self.callID = callID
         self.companyID = companyID
@@ -114,14 +114,14 @@ public struct NewNotification: Sendable, Equatable {
 }
 
 /// Filters for listing notifications (admins).
-public struct NotificationQuery: Sendable {
+public struct OutboxMessageQuery: Sendable {
     public var companyID: Company.ID?
-    public var status: Notification.Status?
+    public var status: OutboxMessage.Status?
     public var callID: Call.ID?
     public var page: PageRequest
 
     public init(
-        companyID: Company.ID? = nil, status: Notification.Status? = nil, callID: Call.ID? = nil,
+        companyID: Company.ID? = nil, status: OutboxMessage.Status? = nil, callID: Call.ID? = nil,
         page: PageRequest = PageRequest()
     ) {
         self.companyID = companyID
@@ -144,10 +144,10 @@ public enum DeliveryFailure: Error, Sendable, Equatable {
 
 /// Sends e-mail. Implementations: SMTP through libcurl.
 public protocol MailTransport: Sendable {
-    func send(_ notification: Notification) throws(DeliveryFailure)
+    func send(_ notification: OutboxMessage) throws(DeliveryFailure)
 }
 
 /// Sends SMS. Implementations: a JSON POST to an HTTP gateway through libcurl.
 public protocol SMSTransport: Sendable {
-    func send(_ notification: Notification) throws(DeliveryFailure)
+    func send(_ notification: OutboxMessage) throws(DeliveryFailure)
 }

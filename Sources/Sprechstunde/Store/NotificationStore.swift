@@ -4,17 +4,17 @@ public protocol NotificationStore: Sendable {
     func eventSequence(eventID: Int64) throws -> Int
     /// Stores the event's notifications and marks the event delivered, in one transaction; an
     /// event already marked is left alone (nothing is stored twice).
-    func expandEvent(id: Int64, into notifications: [NewNotification], now: Int64) throws
+    func expandEvent(id: Int64, into notifications: [NewOutboxMessage], now: Int64) throws
     /// Stores notifications that come from no event (4001).
-    func insertNotifications(_ notifications: [NewNotification], now: Int64) throws
+    func insertNotifications(_ notifications: [NewOutboxMessage], now: Int64) throws
     /// Pending notifications whose next attempt is due, oldest first.
-    func dueNotifications(now: Int64, limit: Int) throws -> [Notification]
-    func markNotificationSent(id: Notification.ID, attempts: Int, now: Int64) throws
-    func markNotificationRetry(id: Notification.ID, attempts: Int, nextAttemptAt: Int64, error: String) throws
-    func markNotificationFailed(id: Notification.ID, attempts: Int, error: String, now: Int64) throws
+    func dueNotifications(now: Int64, limit: Int) throws -> [OutboxMessage]
+    func markNotificationSent(id: OutboxMessage.ID, attempts: Int, now: Int64) throws
+    func markNotificationRetry(id: OutboxMessage.ID, attempts: Int, nextAttemptAt: Int64, error: String) throws
+    func markNotificationFailed(id: OutboxMessage.ID, attempts: Int, error: String, now: Int64) throws
     /// A failed notification back to pending, due now, with its attempts reset.
-    func requeueNotification(id: Notification.ID, now: Int64) throws
-    func notification(id: Notification.ID) throws -> Notification?
+    func requeueNotification(id: OutboxMessage.ID, now: Int64) throws
+    func notification(id: OutboxMessage.ID) throws -> OutboxMessage?
     /// Newest first.
-    func notifications(_ query: NotificationQuery) throws -> Page<Notification>
+    func notifications(_ query: OutboxMessageQuery) throws -> Page<OutboxMessage>
 }

@@ -8,9 +8,9 @@ extension Application {
             let principal = try principal(request)
             var filters = QueryFilters(request)
             let callID = filters.int("call_id")
-            var status: Notification.Status?
+            var status: OutboxMessage.Status?
             if let value = request.query("status"), !value.isEmpty {
-                status = Notification.Status(rawValue: value)
+                status = OutboxMessage.Status(rawValue: value)
                 if status == nil { filters.errors.add("status", "status must be pending, sent or failed.") }
             }
             try filters.check()

@@ -12,9 +12,9 @@ extension CommandLineInterface {
             ]
         let summary = "Lists notifications (e-mail and SMS) with their delivery state, newest first."
         try withOptions("notifications list", summary, specs, arguments, environment) { options in
-            var status: Notification.Status?
+            var status: OutboxMessage.Status?
             if let value = options.string("status") {
-                guard let parsed = Notification.Status(rawValue: value) else {
+                guard let parsed = OutboxMessage.Status(rawValue: value) else {
                     throw UsageError(description: "--status takes pending, sent or failed, not '\(value)'")
                 }
                 status = parsed
@@ -22,7 +22,7 @@ extension CommandLineInterface {
             let callID = try options.int("call", in: 1...Int.max).map(Int64.init)
             let limit = try options.int("limit", in: 1...10_000) ?? 50
             let page = try storeFrom(options).notifications(
-                NotificationQuery(status: status, callID: callID, page: PageRequest(page: 1, perPage: limit)))
+                OutboxMessageQuery(status: status, callID: callID, page: PageRequest(page: 1, perPage: limit)))
             say(
                 "\(page.total) notification\(page.total == 1 ? "" : "s")\(page.total > page.items.count ? ", newest \(page.items.count) shown" : "")."
             )

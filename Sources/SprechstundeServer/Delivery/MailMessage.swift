@@ -6,7 +6,7 @@ import Sprechstunde
 /// every relay; header words with non-ASCII text are RFC 2047 encoded.
 enum MailMessage {
     static func render(
-        _ notification: Notification, from address: String, fromName: String?, messageDomain: String, date: Int64
+        _ notification: OutboxMessage, from address: String, fromName: String?, messageDomain: String, date: Int64
     ) -> [UInt8] {
         let message = notification.message
         let mixed = "mixed-\(notification.id)-\(boundaryTag(notification))"
@@ -60,7 +60,7 @@ enum MailMessage {
     }
 
     /// Boundaries must not occur in the parts; base64 never contains "-", so any tag works.
-    static func boundaryTag(_ notification: Notification) -> String {
+    static func boundaryTag(_ notification: OutboxMessage) -> String {
         String(notification.createdAt, radix: 36)
     }
 

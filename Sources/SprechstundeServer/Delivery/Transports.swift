@@ -3,9 +3,6 @@ import Foundation
 import HTTPServer
 import Sprechstunde
 
-/// The domain's notification, not Foundation's `NotificationCenter` one.
-typealias Notification = Sprechstunde.Notification
-
 /// E-mail over SMTP with libcurl.
 struct SMTPTransport: MailTransport {
     struct Settings: Sendable {
@@ -34,7 +31,7 @@ struct SMTPTransport: MailTransport {
     let messageDomain: String
     let clock: Clock
 
-    func send(_ notification: Notification) throws(DeliveryFailure) {
+    func send(_ notification: OutboxMessage) throws(DeliveryFailure) {
         guard let transfer = CurlTransfer() else { throw .temporary("libcurl could not be initialised") }
         let scheme = settings.security == .tls ? "smtps" : "smtp"
         let host = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
@@ -74,7 +71,7 @@ struct SMSGatewayTransport: SMSTransport {
 
     let settings: Settings
 
-    func send(_ notification: Notification) throws(DeliveryFailure) {
+    func send(_ notification: OutboxMessage) throws(DeliveryFailure) {
         guard let transfer = CurlTransfer() else { throw .temporary("libcurl could not be initialised") }
         let reference = "sprechstunde-notification-\(notification.id)"
         var body: [(String, JSON)] = [

@@ -1,7 +1,7 @@
 import HTTPServer
 import Sprechstunde
 
-extension Notification {
+extension OutboxMessage {
     /// The list shows the envelope and state; one notification also its subject and texts.
     func json(withContent: Bool = false) -> JSON {
         var members: [(String, JSON)] = [
