@@ -763,6 +763,9 @@ function updateAlone() {
   const count = app.mesh ? app.mesh.size : 0;
   $('remote-videos').dataset.count = String(Math.min(count, 6));
   $('alone').hidden = count > 0;
+  const waiting = app.session?.doctor ? app.waiting.size : 0;
+  if (waiting > 0) bind($('alone'), waiting === 1 ? 'call.alone.waiting.one' : 'call.alone.waiting', { n: waiting });
+  else bind($('alone'), 'call.alone');
 }
 
 function remoteTrack(peer, remote) {
@@ -995,6 +998,7 @@ function renderWaitingList(entries) {
   $('waiting-empty').hidden = entries.length > 0;
   $('waiting-panel').dataset.count = String(entries.length);
   refreshWaitingTimes();
+  if (app.joinedCall) updateAlone();
 }
 
 function decide(item, type) {
