@@ -639,6 +639,11 @@ function welcome(message) {
     // The server no longer knew us (away too long): we are a newcomer again.
     for (const peer of app.mesh.list()) removeParticipant(peer.id, peer.participant);
   }
+  if (message.state === 'in-call' && app.state === 'waiting') {
+    // Admitted while the socket was away: the `admitted` message was lost with it.
+    storeSet(admittedKey(app.callId), '1');
+    emit('admitted');
+  }
   if (message.state === 'waiting') {
     setState('waiting');
     bind($('waiting-status'), 'waiting.wait');
