@@ -609,6 +609,9 @@ function handleMessage(message) {
         app.mesh.handleSignal(message.from, message.data);
       }
       return undefined;
+    case 'waiting-status':
+      if (app.state === 'waiting') waitingStatus(message.doctors_present);
+      return undefined;
     case 'time-over':
       return timeOver(message);
     case 'call-ended':
@@ -646,7 +649,7 @@ function welcome(message) {
   }
   if (message.state === 'waiting') {
     setState('waiting');
-    bind($('waiting-status'), 'waiting.wait');
+    waitingStatus(message.doctors_present);
     if (!app.waitingAnnounced) {
       app.waitingAnnounced = true;
       emit('waiting');
@@ -654,6 +657,11 @@ function welcome(message) {
     return;
   }
   enterCall(message.participants || []);
+}
+
+/** What the waiting patient is told. `doctors_present` is not sent by the server yet (see docs/video.md). */
+function waitingStatus(doctorsPresent) {
+  bind($('waiting-status'), doctorsPresent === true ? 'waiting.doctor' : 'waiting.wait');
 }
 
 /** After a resume: connect to whoever arrived meanwhile, drop whoever left meanwhile. */
