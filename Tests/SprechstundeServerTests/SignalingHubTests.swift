@@ -156,6 +156,7 @@ struct SignalingHubTests {
     func waitingThenAdmitted() throws {
         let (patient, patientPeer) = connect(try patientSession(waitingArea: true))
         #expect(patient.last("welcome")?["state"]?.stringValue == "waiting")
+        #expect(patient.last("welcome")?["doctors_present"] == .bool(false))
         #expect(try callStatus() == .planned)
 
         let (doctor, doctorPeer) = connect(try doctorSession())
@@ -164,6 +165,7 @@ struct SignalingHubTests {
         let list = try #require(doctor.last("waiting-list")?["entries"])
         #expect(list.first?["peer_id"]?.stringValue == patientPeer)
         #expect(!doctor.types.contains("participant-joined"))
+        #expect(patient.last("waiting-status")?["doctors_present"] == .bool(true), "told that a doctor came")
         #expect(try logs().count == 1, "only the doctor has joined")
 
         say(doctor, ["type": "admit", "peer_id": .string(try #require(patientPeer))])
@@ -204,9 +206,11 @@ struct SignalingHubTests {
     func doctorLeavesPatientStays() throws {
         let (doctor, _) = connect(try doctorSession())
         let (patient, patientPeer) = connect(try patientSession(waitingArea: true))
+        #expect(patient.last("welcome")?["doctors_present"] == .bool(true))
         say(doctor, ["type": "leave"])
         #expect(doctor.closeCode == 1000)
         #expect(patient.closeCode == nil)
+        #expect(patient.last("waiting-status")?["doctors_present"] == .bool(false), "told that the doctor left")
         let (doctorAgain, _) = connect(try doctorSession())
         #expect(doctorAgain.last("waiting-list")?["entries"]?.first?["peer_id"]?.stringValue == patientPeer)
     }

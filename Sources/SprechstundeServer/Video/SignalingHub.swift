@@ -186,6 +186,7 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
         } else if joinLog(peer) {
             welcome(peer)
             broadcast(callID, except: peer.peerID, joined(member))
+            if member.isDoctor { sendWaitingStatus(callID) }
         }
     }
 
@@ -200,6 +201,8 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
                 "state": .string(inCall ? "in-call" : "waiting"),
                 "participants": inCall ? members(state.room.inCall, except: peer.peerID) : [],
                 "call": Wire.videoCall(state.call),
+                // Waiting patients learn whether a doctor is there to let them in.
+                "doctors_present": .bool(!state.room.doctorsInCall.isEmpty),
             ])
         if inCall && peer.admission.isDoctor { sendWaitingList(peer.callID, to: [peer]) }
     }
@@ -300,6 +303,7 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
                     "type": "participant-left", "peer_id": .string(member.peerID),
                     "participant": Wire.videoParticipant(member.participant), "reason": .string(reason),
                 ])
+            if member.isDoctor { sendWaitingStatus(peer.callID) }
         case .leftWaiting:
             sendWaitingList(peer.callID)
         }
@@ -401,6 +405,13 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
             })
         let doctors = only ?? state.room.doctorsInCall.compactMap { peers[$0.peerID] }
         for doctor in doctors { send(doctor.socket, ["type": "waiting-list", "entries": entries]) }
+    }
+
+    /// Tells the waiting patients whether a doctor is in the call now.
+    private func sendWaitingStatus(_ callID: Call.ID) {
+        guard let state = rooms[callID] else { return }
+        let message: JSON = ["type": "waiting-status", "doctors_present": .bool(!state.room.doctorsInCall.isEmpty)]
+        for member in state.room.waiting { send(peers[member.peerID]?.socket, message) }
     }
 
     private func broadcast(_ callID: Call.ID, except: String?, _ message: JSON, includeWaiting: Bool = false) {
