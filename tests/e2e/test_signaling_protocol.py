@@ -436,6 +436,7 @@ def test_waiting_patient_enters_only_when_a_doctor_admits(server, sockets, video
     assert waiting_session["waiting_area"] is True and waiting_session["doctor"] is False, waiting_session
     patient, welcome = joined(server, sockets, waiting_session, "waiting patient")
     assert welcome["state"] == "waiting" and welcome["participants"] == [], welcome
+    assert welcome["doctors_present"] is False, welcome
     patient_peer = welcome["peer_id"]
 
     # The doctor arrives later: the patient is still not in the call, but on the list.
@@ -444,7 +445,10 @@ def test_waiting_patient_enters_only_when_a_doctor_admits(server, sockets, video
     entries = doctor.wait_for("waiting-list")["entries"]
     assert [e["peer_id"] for e in entries] == [patient_peer], entries
     assert entries[0]["participant"] == waiting_session["self"] and isinstance(entries[0]["since"], int), entries
-    assert [m for m in patient.collect(1) if m["type"] != "waiting-list"] == [], "the waiting patient hears nothing"
+    # The waiting patient hears that a doctor is there, and nothing of the call.
+    patient.wait_for("waiting-status", doctors_present=True)
+    overheard = [m for m in patient.collect(1) if m["type"] != "waiting-status"]
+    assert overheard == [], f"a waiting patient hears nothing of the call: {overheard}"
     assert logs_of(video_call, waiting_session["self"]["id"]) == [], "not in the call: no log entry"
 
     # A patient in the call (the second TAN, straight in) cannot let anyone in.
@@ -478,7 +482,7 @@ def test_a_declined_patient_is_closed_with_4003(server, sockets, video_call):
     doctor.wait_for("waiting-list")
     session = video_call.patient_session(waiting_area=True)
     patient, welcome = joined(server, sockets, session, "waiting patient")
-    assert welcome["state"] == "waiting", welcome
+    assert welcome["state"] == "waiting" and welcome["doctors_present"] is True, welcome
     entries = doctor.wait_for("waiting-list")["entries"]
     assert [e["peer_id"] for e in entries] == [welcome["peer_id"]], entries
 
@@ -494,11 +498,14 @@ def test_waiting_patients_stay_when_the_doctor_leaves(server, sockets, video_cal
     doctor_session = video_call.doctor_session()
     doctor, _ = joined(server, sockets, doctor_session, "doctor")
     assert [e["peer_id"] for e in doctor.wait_for("waiting-list")["entries"]] == [welcome["peer_id"]]
+    patient.wait_for("waiting-status", doctors_present=True)
     doctor.send_json({"type": "leave"})
     assert doctor.wait_closed() == 1000
+    patient.wait_for("waiting-status", doctors_present=False)
     # The next doctor (the same one, on a new page) sees the patient still waiting.
     again, _ = joined(server, sockets, video_call.doctor_session(), "doctor again")
     assert [e["peer_id"] for e in again.wait_for("waiting-list")["entries"]] == [welcome["peer_id"]]
+    patient.wait_for("waiting-status", doctors_present=True)
     assert [m for m in patient.collect(0.5) if m["type"] in ("admitted", "declined")] == []
 
 
