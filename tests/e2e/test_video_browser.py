@@ -176,11 +176,14 @@ def test_doctor_admits_a_patient_from_the_waiting_area(video_server, practice, b
     patient_page.open(f"{video_server.base_url}/video/login?tan={patient_user['tan']}")
     wait_state(patient_page, "device-check")
     check_devices(patient_page, require_consent=True)
-    patient_page.find("#speaker-test").click()
-    assert patient_page.find("#mic-level").tag_name == "meter"
+    # The fake microphone beeps: the level meter moves.
+    wait_until(patient_page, "the microphone level above 0",
+               lambda: patient_page.js("return Number(document.getElementById('mic-level').value) > 0"), 15)
+    patient_page.click("#speaker-test")
     patient_page.click("#enter-waiting")
     wait_state(patient_page, "waiting")
-    wait_until(patient_page, "the waiting status text", lambda: patient_page.find("#waiting-status").text.strip())
+    alone_text = wait_until(patient_page, "the waiting status text",
+                            lambda: patient_page.find("#waiting-status").text.strip())
     consent = call.current()["users"]
     assert [u["consentstatus"] for u in consent if u["id"] == patient_user["id"]][0]["tan_data_agreed"] is True
 
@@ -190,6 +193,9 @@ def test_doctor_admits_a_patient_from_the_waiting_area(video_server, practice, b
     entry = wait_until(pages, "the patient on the doctor's waiting list",
                        lambda: doctor_page.find_all("#waiting-list li[data-peer-id]"))
     assert patient_page.state() == "waiting", "not in the call before a doctor admits\n" + patient_page.diagnose()
+    # The waiting room tells the patient that a doctor is there now (doctors_present).
+    wait_until(patient_page, f"#waiting-status to change from {alone_text!r} once the doctor is there",
+               lambda: patient_page.find("#waiting-status").text.strip() not in ("", alone_text))
     assert "Paula Patientin" in entry[0].text, entry[0].text
     entry[0].find_element(doctor_page.By.CSS_SELECTOR, "button.admit").click()
     admitted_at = time.monotonic()
