@@ -208,6 +208,45 @@ enum Migrations {
             CREATE INDEX notifications_by_call ON notifications(call_id);
             """
         ),
+        (
+            5, "appointments",
+            """
+            -- A reserved time slot is a call with the doctor whose slot it is and the company's
+            -- lead times (minutes) as they were at the reservation.
+            ALTER TABLE calls ADD COLUMN appointment_user_id INTEGER REFERENCES users(id);
+            ALTER TABLE calls ADD COLUMN lead_time_create INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE calls ADD COLUMN lead_time_cancel INTEGER NOT NULL DEFAULT 0;
+            -- The last line of defence against a double booking; overlaps are refused earlier.
+            CREATE UNIQUE INDEX calls_one_per_slot ON calls(appointment_user_id, begin)
+                WHERE appointment_user_id IS NOT NULL AND deleted_at IS NULL;
+            CREATE TABLE appointment_settings (
+                company_id INTEGER PRIMARY KEY REFERENCES companies(id),
+                time_zone TEXT NOT NULL,
+                lead_time_create INTEGER NOT NULL,
+                lead_time_cancel INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            -- Consultation hours: weekday (1-7) or date (YYYY-MM-DD), times as minutes after midnight.
+            CREATE TABLE availabilities (
+                id INTEGER PRIMARY KEY,
+                company_id INTEGER NOT NULL REFERENCES companies(id),
+                user_id INTEGER NOT NULL REFERENCES users(id),
+                kind TEXT NOT NULL CHECK (kind IN ('available', 'unavailable')),
+                weekday INTEGER CHECK (weekday BETWEEN 1 AND 7),
+                date TEXT,
+                start_minute INTEGER NOT NULL,
+                end_minute INTEGER NOT NULL,
+                slot_length INTEGER,
+                valid_from TEXT,
+                valid_until TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                CHECK ((weekday IS NULL) != (date IS NULL))
+            );
+            CREATE INDEX availabilities_by_company ON availabilities(company_id, user_id, id);
+            CREATE INDEX availabilities_by_user ON availabilities(user_id);
+            """
+        ),
     ]
 
     static func apply(to connection: Connection) throws {

@@ -4,7 +4,7 @@ import Sprechstunde
 extension SQLiteStore: CallStore {
     static let callColumns = """
         id, company_id, created_by, begin, duration, room, status, extid, description, extendable, started_at, ended_at,
-        created_at, updated_at, deleted_at
+        created_at, updated_at, deleted_at, appointment_user_id, lead_time_create, lead_time_cancel
         """
 
     static func call(_ row: Row) -> Call {
@@ -14,7 +14,26 @@ extension SQLiteStore: CallStore {
             room: row.text(5)!, status: CallStatus(rawValue: Int(row.int(6)!)) ?? .planned, extid: row.text(7),
             description: row.text(8), extendable: row.int(9).map { $0 != 0 }, startedAt: row.int(10),
             endedAt: row.int(11),
-            createdAt: row.int(12)!, updatedAt: row.int(13)!, deletedAt: row.int(14))
+            createdAt: row.int(12)!, updatedAt: row.int(13)!, deletedAt: row.int(14),
+            appointment: row.int(15).map {
+                Call.Appointment(
+                    doctorID: $0, leadTimeCreate: Int(row.int(16) ?? 0), leadTimeCancel: Int(row.int(17) ?? 0))
+            })
+    }
+
+    /// Refuses an appointment that overlaps another live call of its doctor. Runs inside the
+    /// writing transaction, so two reservations of one slot are decided one after the other.
+    static func checkSlotFree(
+        doctorID: User.ID, begin: Int64, end: Int64, except callID: Call.ID?, in connection: Connection
+    ) throws {
+        let overlapping = try connection.query(
+            """
+            SELECT 1 FROM call_participants p JOIN calls c ON c.id = p.call_id
+            WHERE p.user_id = ? AND c.deleted_at IS NULL AND c.status != 2 AND c.id != ?
+              AND c.begin < ? AND c.begin + c.duration * 60 > ?
+            LIMIT 1
+            """, [.int(doctorID), .int(callID ?? 0), .int(end), .int(begin)])
+        if !overlapping.isEmpty { throw SlotTaken() }
     }
 
     /// Participants of several calls in one query; the ids travel as a JSON array.
@@ -91,17 +110,23 @@ extension SQLiteStore: CallStore {
 
     public func insertCall(_ new: NewCall, event: CallEventKind?, now: Int64) throws -> Call {
         let callID = try write(uniqueField: "tan") { connection in
+            if let appointment = new.appointment {
+                try Self.checkSlotFree(
+                    doctorID: appointment.doctorID, begin: new.begin, end: new.begin + Int64(new.duration) * 60,
+                    except: nil, in: connection)
+            }
             try connection.run(
                 """
                 INSERT INTO calls (company_id, created_by, begin, duration, room, extid, description, extendable,
-                    created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    created_at, updated_at, appointment_user_id, lead_time_create, lead_time_cancel)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     .int(new.companyID), .int(new.createdBy), .int(new.begin), .int(Int64(new.duration)),
                     .text(new.room),
                     .text(new.extid), .text(new.description), new.extendable.map { .bool($0) } ?? .null, .int(now),
-                    .int(now),
+                    .int(now), .int(new.appointment?.doctorID), .int(Int64(new.appointment?.leadTimeCreate ?? 0)),
+                    .int(Int64(new.appointment?.leadTimeCancel ?? 0)),
                 ])
             let callID = connection.lastInsertID
             for (position, participant) in new.participants.enumerated() {
@@ -166,6 +191,11 @@ extension SQLiteStore: CallStore {
 
     public func updateCall(_ call: Call, tanValidUntil: Int64, event: CallEventKind?, now: Int64) throws {
         try write { connection in
+            if let appointment = call.appointment {
+                try Self.checkSlotFree(
+                    doctorID: appointment.doctorID, begin: call.begin, end: call.plannedEnd, except: call.id,
+                    in: connection)
+            }
             try connection.run(
                 """
                 UPDATE calls SET begin = ?, duration = ?, description = ?, extid = ?, extendable = ?, updated_at = ?

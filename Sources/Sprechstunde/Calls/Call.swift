@@ -23,12 +23,30 @@ public struct Call: Sendable, Equatable {
     public var deletedAt: Int64?
     /// In the order they were added: TAN users, callees, the caller.
     public var participants: [CallParticipant]
+    /// Set when the call is a reserved time slot.
+    public var appointment: Appointment?
+
+    /// What makes a call an appointment: whose slot it is and the company's lead times at the
+    /// moment it was reserved (the call's `settings.timings`).
+    public struct Appointment: Sendable, Equatable {
+        public var doctorID: User.ID
+        /// Minutes before `begin` after which it cannot be reserved (or moved to).
+        public var leadTimeCreate: Int
+        /// Minutes before `begin` after which it cannot be moved or cancelled.
+        public var leadTimeCancel: Int
+
+        public init(doctorID: User.ID, leadTimeCreate: Int, leadTimeCancel: Int) {
+            self.doctorID = doctorID
+            self.leadTimeCreate = leadTimeCreate
+            self.leadTimeCancel = leadTimeCancel
+        }
+    }
 
     public init(
         id: ID, companyID: Company.ID, createdBy: User.ID?, begin: Int64, duration: Int, room: String,
         status: CallStatus = .planned, extid: String? = nil, description: String? = nil, extendable: Bool? = nil,
         startedAt: Int64? = nil, endedAt: Int64? = nil, createdAt: Int64, updatedAt: Int64, deletedAt: Int64? = nil,
-        participants: [CallParticipant] = []
+        participants: [CallParticipant] = [], appointment: Appointment? = nil
     ) {
         self.id = id
         self.companyID = companyID
@@ -46,6 +64,7 @@ public struct Call: Sendable, Equatable {
         self.updatedAt = updatedAt
         self.deletedAt = deletedAt
         self.participants = participants
+        self.appointment = appointment
     }
 
     /// The planned end: `begin + duration`.

@@ -175,6 +175,12 @@ public final class CallService: Sendable {
         try errors.check()
         let movesBegin = patch.begin.map { $0 != call.begin } ?? false
         try CallLifecycle.checkChange(call.status, movesBegin: movesBegin)
+        if stored.appointment != nil
+            && (movesBegin || patch.duration.map { Int($0) != stored.duration } ?? false)
+        {
+            throw DomainError.invalid(
+                "begin", "This call is a reserved time slot; move it with PATCH /api/v2/appointments/\(id).")
+        }
 
         if let begin = patch.begin { call.begin = begin }
         if let duration = patch.duration { call.duration = Int(duration) }
@@ -193,6 +199,9 @@ public final class CallService: Sendable {
         let call = try get(as: principal, id: id)
         try CallLifecycle.checkDelete(call.status, everJoined: store.callWasJoined(id: id))
         let now = clock.now()
+        if let appointment = call.appointment {
+            try AppointmentService.checkCancelLeadTime(call, appointment, now: now, action: "cancelled")
+        }
         // The store checks again inside its transaction: someone may have joined since.
         guard try store.deleteCall(id: id, event: call.begin > now ? .appointmentDeleted : nil, now: now) else {
             throw CallLifecycle.heldCallIsKept

@@ -17,10 +17,12 @@ public struct NewCall: Sendable {
     public var description: String?
     public var extendable: Bool?
     public var participants: [NewParticipant]
+    /// Set for a reserved time slot: the doctor whose slot it is.
+    public var appointment: Call.Appointment?
 
     public init(
         companyID: Company.ID, createdBy: User.ID?, begin: Int64, duration: Int, room: String, extid: String?,
-        description: String?, extendable: Bool?, participants: [NewParticipant]
+        description: String?, extendable: Bool?, participants: [NewParticipant], appointment: Call.Appointment? = nil
     ) {
         self.companyID = companyID
         self.createdBy = createdBy
@@ -31,6 +33,7 @@ public struct NewCall: Sendable {
         self.description = description
         self.extendable = extendable
         self.participants = participants
+        self.appointment = appointment
     }
 }
 
@@ -85,7 +88,8 @@ public protocol CallStore: Sendable {
     /// Newest first.
     func calls(_ query: CallQuery) throws -> Page<Call>
     /// Stores begin, duration, description, extid, extendable and moves the TANs' validity
-    /// to `tanValidUntil`; records the event if given.
+    /// to `tanValidUntil`; records the event if given. Throws `SlotTaken` when an appointment
+    /// would overlap another live call of its doctor (as `insertCall` does).
     func updateCall(_ call: Call, tanValidUntil: Int64, event: CallEventKind?, now: Int64) throws
     /// Soft delete of a call nobody has joined (checked in the same transaction); spends every
     /// one-time password of the call; records the event if given. False if someone had joined

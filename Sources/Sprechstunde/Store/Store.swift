@@ -4,7 +4,7 @@
 /// Methods are synchronous: they run on the HTTP server's worker threads, and each one is a
 /// single transaction.
 public typealias Store = CompanyStore & OrganisationStore & UserStore & ClientStore & TokenStore & HealthCheck
-    & CallStore & OneTimePasswordStore & CallLogStore & VideoSessionStore & NotificationStore
+    & CallStore & OneTimePasswordStore & CallLogStore & VideoSessionStore & NotificationStore & AppointmentStore
 
 public protocol HealthCheck: Sendable {
     /// Throws if the database cannot answer a trivial query.

@@ -17,6 +17,7 @@ public final class Application: Sendable {
     let video: VideoEntryService
     let signaling: SignalingHub
     let delivery: DeliveryService
+    let appointments: AppointmentService
     let settings: Settings
     /// Written once at the end of `init` (the route closures capture `self`), then only read.
     public private(set) nonisolated(unsafe) var router = Router()
@@ -60,6 +61,7 @@ public final class Application: Sendable {
         companies = CompanyService(store: store, clock: clock)
         organisation = OrganisationService(store: store, clock: clock)
         calls = CallService(store: store, clock: clock, settings: settings.calls)
+        appointments = AppointmentService(store: store, clock: clock, callSettings: settings.calls)
         callLogs = CallLogService(store: store, clock: clock)
         callAccess = CallAccessService(store: store, clock: clock, settings: settings.callAccess)
         retention = RetentionService(store: store, clock: clock, retentionDays: settings.retentionDays)
@@ -83,6 +85,7 @@ public final class Application: Sendable {
         registerDocumentationRoutes(&router)
         registerVideoRoutes(&router)
         registerNotificationRoutes(&router)
+        registerAppointmentRoutes(&router)
         self.router = router
     }
 

@@ -109,6 +109,16 @@ struct RequestBody {
         return strings
     }
 
+    /// A nested object with a reader of its own.
+    mutating func object(_ key: String) -> RequestBody? {
+        guard let value = value(key), !value.isNull else { return nil }
+        guard case .object(let members) = value else {
+            errors.add(key, "\(key) must be an object.")
+            return nil
+        }
+        return RequestBody(members: members)
+    }
+
     /// A list of objects, each with its position in the list (for error names) and a reader
     /// of its own; entries that are not objects are reported here.
     mutating func objectList(_ key: String) -> [(index: Int, entry: RequestBody)]? {

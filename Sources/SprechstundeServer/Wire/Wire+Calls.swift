@@ -9,7 +9,13 @@ extension Call {
             "created_at": .int(createdAt),
             "updated_at": .int(updatedAt),
             "deleted_at": .int(deletedAt),
-            "settings": ["queue_type": "", "offline": [], "timings": ["lead_time_create": 0, "lead_time_cancel": 0]],
+            "settings": [
+                "queue_type": "", "offline": [],
+                "timings": [
+                    "lead_time_create": .int(Int64(appointment?.leadTimeCreate ?? 0)),
+                    "lead_time_cancel": .int(Int64(appointment?.leadTimeCancel ?? 0)),
+                ],
+            ],
             "parent": nil,
             "children": nil,
             "begin": .int(begin),
