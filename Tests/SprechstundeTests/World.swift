@@ -35,6 +35,7 @@ final class World {
     let calls: CallService
     let callAccess: CallAccessService
     let callLogs: CallLogService
+    let appointments: AppointmentService
 
     let companyA: Company
     let companyB: Company
@@ -63,6 +64,7 @@ final class World {
         calls = CallService(store: store, clock: clock.clock)
         callAccess = CallAccessService(store: store, clock: clock.clock, settings: accessSettings)
         callLogs = CallLogService(store: store, clock: clock.clock)
+        appointments = AppointmentService(store: store, clock: clock.clock)
 
         companyA = try provisioning.createCompany(name: "Praxis A")
         companyB = try provisioning.createCompany(name: "Klinik B")
