@@ -586,13 +586,14 @@ class SeededSession:
 
 
 def seed_call_session(server: ServerProcess, call_id: int, sessions: list[SeededSession]) -> list[int]:
-    """Stands in for the video service until the video pages exist.
+    """Writes participant sessions at chosen times, for the call-log listing tests.
 
-    Writes what the video service will write through CallLogService when participants join
-    and leave: one `call_logs` row per session, and the call marked running (status 1, with
+    Writes what the video service writes through CallLogService when participants join and
+    leave: one `call_logs` row per session, and the call marked running (status 1, with
     `started_at` at the first join). It goes straight into the demo's SQLite database (WAL
-    mode, so this is safe while the server runs). Everything else in the tests goes through
-    the HTTP API; replace this helper with real joins over the video pages once they exist.
+    mode, so this is safe while the server runs), because filters and durations need sessions
+    hours apart. Real joins and leaves are tested through the video pages (test_video_browser.py,
+    test_signaling_protocol.py).
     Returns the new log ids in the order of `sessions`.
     """
     assert sessions, "seed at least one session"

@@ -1,9 +1,10 @@
 """Live tests of the calls API, the call logs and one-time passwords (see conftest.py).
 
 Most tests work in companies of their own (made on the command line), so that the demo
-company stays small and exact totals can be checked. Sessions in calls are seeded with
-`seed_call_session` until the video pages exist; one-time passwords are therefore only
-issued here, never redeemed.
+company stays small and exact totals can be checked. The call-log listing tests need sessions
+at chosen times hours apart, so they seed them with `seed_call_session`; real joins and leaves
+through the video pages, and redeemed one-time passwords, are tested in test_video_browser.py
+and test_signaling_protocol.py.
 """
 
 from __future__ import annotations
