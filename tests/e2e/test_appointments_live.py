@@ -1,0 +1,399 @@
+"""Appointments against the real binary over real HTTPS: consultation hours, free time slots in
+the practice's time zone (daylight saving), reserving, moving and cancelling with lead times,
+no double booking under concurrent clients, who may do what, bad input, and the e-mails/SMS
+that reserve/move/cancel send over real transports.
+
+The server's real clock is used: hours are published on dates relative to today, except for the
+daylight-saving nights of 2027, which are computed from the tz database with `zoneinfo`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from conftest import ApiClient, ServerProcess, Tenant, check_response_invariants, make_tenant, unique_email
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+UTC = timezone.utc
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------
+
+
+def at(day: date, hhmm: str, zone: ZoneInfo = BERLIN, fold: int = 0) -> int:
+    """Unix time of a wall-clock time in `zone` (fold=1: the second of a repeated time)."""
+    hour, minute = map(int, hhmm.split(":"))
+    return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone, fold=fold).timestamp())
+
+
+def day_range(day: date, zone: ZoneInfo = BERLIN) -> tuple[int, int]:
+    """The local day as `from`/`to` Unix times (23, 24 or 25 hours long)."""
+    return at(day, "00:00", zone), at(day + timedelta(days=1), "00:00", zone)
+
+
+def local_iso(instant: int, zone: ZoneInfo = BERLIN) -> str:
+    return datetime.fromtimestamp(instant, zone).isoformat()
+
+
+def today(zone: ZoneInfo = BERLIN) -> date:
+    return datetime.now(zone).date()
+
+
+def next_weekday(start: date, weekday: int) -> date:
+    """The first date on or after `start` with ISO weekday `weekday`."""
+    return start + timedelta(days=(weekday - start.isoweekday()) % 7)
+
+
+def set_settings(api: ApiClient, token: str, time_zone: str = "Europe/Berlin", create: int = 0,
+                 cancel: int = 0) -> dict:
+    wanted = {"time_zone": time_zone, "timings": {"lead_time_create": create, "lead_time_cancel": cancel}}
+    stored = api.put("/api/v2/appointmentsettings", wanted, token=token, expect=200).json()["data"]
+    assert stored == wanted
+    return stored
+
+
+def add_hours(api: ApiClient, token: str, doctor_id: int | None, **entry) -> dict:
+    body = {"kind": "available", **entry}
+    if doctor_id is not None:
+        body["user_id"] = doctor_id
+    created = api.post("/api/v2/availabilities", body, token=token, expect=201).json()["data"]
+    for key, value in body.items():
+        assert created[key] == value, (key, created)
+    return created
+
+
+def free_slots(api: ApiClient, token: str, doctor_id: int, start: int, end: int,
+               time_zone: str = "Europe/Berlin") -> list[dict]:
+    params = {"user_id": str(doctor_id), "from": str(start), "to": str(end)}
+    body = api.get("/api/v2/timeslots", token=token, params=params, expect=200).json()
+    assert body["meta"] == {"time_zone": time_zone, "total": len(body["data"])}
+    zone = ZoneInfo(time_zone)
+    begins = [slot["begin"] for slot in body["data"]]
+    assert begins == sorted(begins), "slots are ordered by begin"
+    for slot in body["data"]:
+        assert slot["user_id"] == doctor_id
+        assert start <= slot["begin"] < end
+        assert slot["end"] - slot["begin"] == slot["duration"] * 60
+        assert slot["local_begin"] == local_iso(slot["begin"], zone), slot
+        assert slot["local_end"] == local_iso(slot["end"], zone), slot
+    return body["data"]
+
+
+def patient(**more) -> dict:
+    return {"tan_username": "Paula Patientin", "tan_email": unique_email("patient"), **more}
+
+
+def reserve(api: ApiClient, token: str, doctor_id: int | None, begin, expect: int | None = 201,
+            **more) -> requests.Response:
+    body = {"begin": begin, **patient(), **more}
+    if doctor_id is not None:
+        body["user_id"] = doctor_id
+    return api.post("/api/v2/appointments", body, token=token, expect=expect)
+
+
+def participant(call: dict, role_name: str) -> dict:
+    found = [user for user in call["users"] if user["role_name"] == role_name]
+    assert len(found) == 1, (role_name, call["users"])
+    return found[0]
+
+
+def field_error(response: requests.Response, field: str) -> str:
+    """The 422's messages for `field` (also accepted nested, e.g. `timings.lead_time_create`)."""
+    assert response.status_code == 422, f"expected 422 naming {field}, got {response.status_code}: {response.text}"
+    errors = response.json().get("errors", {})
+    names = [name for name in errors if name == field or name.endswith("." + field)]
+    assert names, f"the 422 does not name {field!r}: {response.text}"
+    return " ".join(message for name in names for message in errors[name])
+
+
+@dataclass
+class Office:
+    """A company of its own (own settings) with one doctor."""
+
+    tenant: Tenant
+    doctor: dict
+    doctor_token: str
+
+    @property
+    def admin(self) -> str:
+        return self.tenant.token
+
+
+def make_office(server: ServerProcess, api: ApiClient, name: str | None = None) -> Office:
+    tenant = make_tenant(server, api, name or f"Praxis Termine {uuid.uuid4().hex[:6]}")
+    doctor = api.create_user(tenant.token, role=2, company_id=tenant.company_id)
+    return Office(tenant, doctor, api.sign_in(doctor["email"], doctor["_password"]))
+
+
+# ---------------------------------------------------------------------------------------
+# 1. The integrator's flow
+# ---------------------------------------------------------------------------------------
+
+
+def test_integrator_publishes_hours_lists_reserves_moves_and_cancels(server, api):
+    office = make_office(server, api, "Praxis Integrator")
+    admin, doctor_id = office.admin, office.doctor["id"]
+    # The defaults before anything is set, then the practice's own rules.
+    assert api.get("/api/v2/appointmentsettings", token=admin, expect=200).json()["data"] == {
+        "time_zone": "Europe/Berlin", "timings": {"lead_time_create": 0, "lead_time_cancel": 0}}
+    set_settings(api, admin, "Europe/Berlin", create=60, cancel=120)
+    assert api.get("/api/v2/appointmentsettings", token=office.doctor_token, expect=200).json()["data"][
+        "timings"] == {"lead_time_create": 60, "lead_time_cancel": 120}
+
+    # Two weeks of hours, at least two weeks ahead: Tuesdays 14:00-17:00 in 15-minute slots,
+    # one Thursday 09:00-10:00 in 20-minute slots, and the first Tuesday 15:00-16:00 blocked.
+    monday = next_weekday(today() + timedelta(days=14), 1)
+    tuesday1, thursday, tuesday2 = monday + timedelta(days=1), monday + timedelta(days=3), monday + timedelta(days=8)
+    weekly = add_hours(api, admin, doctor_id, weekday=2, start="14:00", end="17:00", slot_length=15,
+                       valid_from=monday.isoformat(), valid_until=(monday + timedelta(days=13)).isoformat())
+    single = add_hours(api, admin, doctor_id, date=thursday.isoformat(), start="09:00", end="10:00", slot_length=20)
+    blocked = add_hours(api, admin, doctor_id, kind="unavailable", date=tuesday1.isoformat(), start="15:00",
+                        end="16:00")
+    assert blocked["slot_length"] is None
+    listed = api.get("/api/v2/availabilities", token=admin, params={"user_id": str(doctor_id)}, expect=200).json()
+    assert [entry["id"] for entry in listed["data"]] == [weekly["id"], single["id"], blocked["id"]]
+    assert api.get(f"/api/v2/availabilities/{single['id']}", token=office.doctor_token,
+                   expect=200).json()["data"] == single
+
+    # A range from the week before to the week after: valid_from/valid_until hold.
+    window = (at(monday - timedelta(days=7), "00:00"), at(monday + timedelta(days=21), "00:00"))
+
+    def expected(day: date, first: str, last: str, step: int, skip=()) -> list[str]:
+        times, t = [], at(day, first)
+        while t <= at(day, last):
+            if local_iso(t)[11:16] not in skip:
+                times.append(local_iso(t))
+            t += step * 60
+        return times
+
+    tuesday1_slots = expected(tuesday1, "14:00", "16:45", 15, skip={"15:00", "15:15", "15:30", "15:45"})
+    all_slots = tuesday1_slots + expected(thursday, "09:00", "09:40", 20) + expected(tuesday2, "14:00", "16:45", 15)
+    slots = free_slots(api, admin, doctor_id, *window)
+    assert [slot["local_begin"] for slot in slots] == all_slots
+    assert len(slots) == 8 + 3 + 12
+    assert slots[0]["local_begin"][:19] == f"{tuesday1.isoformat()}T14:00:00"
+    assert {slot["duration"] for slot in slots if slot["local_begin"].startswith(thursday.isoformat())} == {20}
+    assert {slot["duration"] for slot in slots if not slot["local_begin"].startswith(thursday.isoformat())} == {15}
+    # The doctor and the assistant see the same free list.
+    assert free_slots(api, office.doctor_token, doctor_id, *window) == slots
+
+    # Reserve Tuesday 14:15.
+    begin = at(tuesday1, "14:15")
+    call = reserve(api, admin, doctor_id, begin, tan_username="Anna Appointment").json()["data"]
+    assert call["begin"] == begin and call["duration"] == 15 and call["status"] == 0
+    assert call["settings"]["timings"] == {"lead_time_create": 60, "lead_time_cancel": 120}
+    assert participant(call, "caller")["id"] == doctor_id
+    tan_user = participant(call, "tanuser")
+    assert tan_user["user_name"] == "Anna Appointment" and tan_user["tan"]
+    assert api.get(f"/api/v2/appointments/{call['id']}", token=admin, expect=200).json()["data"]["id"] == call["id"]
+    doctors_calls = api.get("/api/v2/calls", token=office.doctor_token, params={"per_page": "100"},
+                            expect=200).json()["data"]
+    assert [c["id"] for c in doctors_calls] == [call["id"]]
+    after = free_slots(api, admin, doctor_id, *window)
+    assert [s["begin"] for s in after] == [s["begin"] for s in slots if s["begin"] != begin]
+    # The same slot again: 409.
+    taken = reserve(api, admin, doctor_id, begin, expect=409)
+    assert "no longer free" in taken.json()["message"]
+
+    # Move it to Thursday 09:20: it takes that slot's length.
+    new_begin = at(thursday, "09:20")
+    moved = api.patch(f"/api/v2/appointments/{call['id']}", {"begin": new_begin}, token=admin,
+                      expect=200).json()["data"]
+    assert (moved["id"], moved["begin"], moved["duration"]) == (call["id"], new_begin, 20)
+    assert participant(moved, "tanuser")["tan"] == tan_user["tan"]
+    after = free_slots(api, admin, doctor_id, *window)
+    assert [s["begin"] for s in after] == [s["begin"] for s in slots if s["begin"] != new_begin]
+
+    # Cancel: the slot is free again, the appointment is gone.
+    api.delete(f"/api/v2/appointments/{call['id']}", token=admin, expect=204)
+    api.get(f"/api/v2/appointments/{call['id']}", token=admin, expect=404)
+    assert free_slots(api, admin, doctor_id, *window) == slots
+    assert reserve(api, admin, doctor_id, new_begin).json()["data"]["begin"] == new_begin
+
+    # The hours are managed like any resource: widen the weekly window, drop the exception.
+    changed = api.patch(f"/api/v2/availabilities/{weekly['id']}", {"end": "18:00"}, token=admin,
+                        expect=200).json()["data"]
+    assert (changed["start"], changed["end"], changed["weekday"]) == ("14:00", "18:00", 2)
+    api.delete(f"/api/v2/availabilities/{blocked['id']}", token=admin, expect=204)
+    api.get(f"/api/v2/availabilities/{blocked['id']}", token=admin, expect=404)
+    final = free_slots(api, admin, doctor_id, *window)
+    assert len(final) == 16 + 2 + 16  # Thursday 09:20 is booked again
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Many clients, one slot
+# ---------------------------------------------------------------------------------------
+
+
+def race(server: ServerProcess, bodies: list[dict], token: str) -> list[requests.Response]:
+    """POSTs every body at once: one thread and one HTTPS session each, released together."""
+    barrier = threading.Barrier(len(bodies))
+    responses: list[requests.Response | BaseException | None] = [None] * len(bodies)
+    url = server.base_url + "/api/v2/appointments"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    def run(index: int) -> None:
+        with requests.Session() as session:
+            # Warm the TLS connection up first, so that the POSTs really start together.
+            session.get(server.base_url + "/api/v2/appointmentsettings", headers=headers, verify=server.ca_path,
+                        timeout=60)
+            barrier.wait(timeout=60)
+            try:
+                responses[index] = session.post(url, json=bodies[index], headers=headers, verify=server.ca_path,
+                                                 timeout=60)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                responses[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    failures = [r for r in responses if not isinstance(r, requests.Response)]
+    assert not failures, f"requests failed: {failures}"
+    for response in responses:
+        check_response_invariants(response, server.secrets)
+    return responses  # type: ignore[return-value]
+
+
+def test_concurrent_reservations_of_one_slot_give_exactly_one_appointment(server, api):
+    office = make_office(server, api)
+    set_settings(api, office.admin)
+    day = today() + timedelta(days=5)
+    add_hours(api, office.admin, office.doctor["id"], date=day.isoformat(), start="09:00", end="12:00",
+              slot_length=30)
+    begin = at(day, "10:30")
+    bodies = [{"user_id": office.doctor["id"], "begin": begin, **patient(tan_username=f"Racer {i}")}
+              for i in range(25)]
+    responses = race(server, bodies, office.admin)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 24, statuses
+    winner = next(r for r in responses if r.status_code == 201).json()["data"]
+    assert all("no longer free" in r.json()["message"] for r in responses if r.status_code == 409)
+
+    calls = api.get("/api/v2/calls", token=office.doctor_token, params={"per_page": "100"},
+                    expect=200).json()["data"]
+    assert [(c["id"], c["begin"]) for c in calls] == [(winner["id"], begin)]
+    slots = free_slots(api, office.admin, office.doctor["id"], *day_range(day))
+    assert begin not in [slot["begin"] for slot in slots] and len(slots) == 5
+
+
+def test_concurrent_reservations_of_overlapping_slots_of_different_lengths(server, api):
+    # Two windows on one morning: 20-minute and 30-minute slots. 09:20-09:40 and 09:30-10:00
+    # overlap, so of 24 clients split between them exactly one may win.
+    office = make_office(server, api)
+    set_settings(api, office.admin)
+    day = today() + timedelta(days=6)
+    for length in (20, 30):
+        add_hours(api, office.admin, office.doctor["id"], date=day.isoformat(), start="09:00", end="10:00",
+                  slot_length=length)
+    before = free_slots(api, office.admin, office.doctor["id"], *day_range(day))
+    assert [(s["local_begin"][11:16], s["duration"]) for s in before] == [
+        ("09:00", 20), ("09:00", 30), ("09:20", 20), ("09:30", 30), ("09:40", 20)]
+    begins = [at(day, "09:20"), at(day, "09:30")]
+    bodies = [{"user_id": office.doctor["id"], "begin": begins[i % 2], **patient()} for i in range(24)]
+    responses = race(server, bodies, office.admin)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 23, statuses
+    winner = next(r for r in responses if r.status_code == 201).json()["data"]
+    end = winner["begin"] + winner["duration"] * 60
+    calls = api.get("/api/v2/calls", token=office.doctor_token, params={"per_page": "100"},
+                    expect=200).json()["data"]
+    assert [c["id"] for c in calls] == [winner["id"]]
+    after = free_slots(api, office.admin, office.doctor["id"], *day_range(day))
+    assert after == [s for s in before if s["end"] <= winner["begin"] or s["begin"] >= end]
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Daylight saving
+# ---------------------------------------------------------------------------------------
+
+
+def early_and_afternoon(api, office, day: date, zone: ZoneInfo, time_zone: str) -> tuple[list[dict], list[dict]]:
+    slots = free_slots(api, office.admin, office.doctor["id"], *day_range(day, zone), time_zone=time_zone)
+    early = [s for s in slots if s["begin"] < at(day, "12:00", zone)]
+    afternoon = [s for s in slots if s["begin"] >= at(day, "12:00", zone)]
+    return early, afternoon
+
+
+def check_afternoon(afternoon: list[dict], day: date, zone: ZoneInfo) -> None:
+    assert [s["begin"] for s in afternoon] == [at(day, "14:00", zone) + k * 1800 for k in range(6)]
+    assert [s["local_begin"][11:19] for s in afternoon] == ["14:00:00", "14:30:00", "15:00:00", "15:30:00",
+                                                            "16:00:00", "16:30:00"]
+
+
+def test_daylight_saving_nights_have_the_real_number_of_slots(server, api):
+    office = make_office(server, api)
+    set_settings(api, office.admin, "Europe/Berlin")
+    for start, end in (("01:00", "04:00"), ("14:00", "17:00")):
+        add_hours(api, office.admin, office.doctor["id"], weekday=7, start=start, end=end, slot_length=30)
+
+    # Spring forward, 2027-03-28: 02:00-03:00 does not happen; 01:00-04:00 is two real hours.
+    spring = date(2027, 3, 28)
+    early, afternoon = early_and_afternoon(api, office, spring, BERLIN, "Europe/Berlin")
+    assert [s["local_begin"] for s in early] == [
+        "2027-03-28T01:00:00+01:00", "2027-03-28T01:30:00+01:00",
+        "2027-03-28T03:00:00+02:00", "2027-03-28T03:30:00+02:00"]
+    start = int(datetime(2027, 3, 28, 0, 0, tzinfo=UTC).timestamp())
+    assert [s["begin"] for s in early] == [start + k * 1800 for k in range(4)]
+    assert early[-1]["local_end"] == "2027-03-28T04:00:00+02:00"
+    assert afternoon[0]["begin"] == int(datetime(2027, 3, 28, 12, 0, tzinfo=UTC).timestamp())
+    check_afternoon(afternoon, spring, BERLIN)
+
+    # Fall back, 2027-10-31: 02:00-03:00 happens twice; 01:00-04:00 is four real hours.
+    autumn = date(2027, 10, 31)
+    early, afternoon = early_and_afternoon(api, office, autumn, BERLIN, "Europe/Berlin")
+    assert [s["local_begin"] for s in early] == [
+        "2027-10-31T01:00:00+02:00", "2027-10-31T01:30:00+02:00",
+        "2027-10-31T02:00:00+02:00", "2027-10-31T02:30:00+02:00",
+        "2027-10-31T02:00:00+01:00", "2027-10-31T02:30:00+01:00",
+        "2027-10-31T03:00:00+01:00", "2027-10-31T03:30:00+01:00"]
+    start = int(datetime(2027, 10, 30, 23, 0, tzinfo=UTC).timestamp())
+    assert [s["begin"] for s in early] == [start + k * 1800 for k in range(8)]
+    assert afternoon[0]["begin"] == int(datetime(2027, 10, 31, 13, 0, tzinfo=UTC).timestamp())
+    check_afternoon(afternoon, autumn, BERLIN)
+
+    # Ordinary Sundays either side (winter and summer time): six slots, three hours.
+    for ordinary, offset in ((date(2027, 3, 21), "+01:00"), (date(2027, 10, 24), "+02:00")):
+        early, afternoon = early_and_afternoon(api, office, ordinary, BERLIN, "Europe/Berlin")
+        assert [s["local_begin"][11:] for s in early] == [
+            f"{h}:00{offset}" for h in ("01:00", "01:30", "02:00", "02:30", "03:00", "03:30")]
+        assert early[0]["begin"] == at(ordinary, "01:00") and early[-1]["end"] == at(ordinary, "04:00")
+        check_afternoon(afternoon, ordinary, BERLIN)
+
+    # Both 02:00s of the autumn night are slots of their own: each can be reserved.
+    first, second = at(autumn, "02:00", fold=0), at(autumn, "02:00", fold=1)
+    assert second - first == 3600
+    booked = [reserve(api, office.admin, office.doctor["id"], begin).json()["data"] for begin in (first, second)]
+    assert [call["begin"] for call in booked] == [first, second]
+    early, _ = early_and_afternoon(api, office, autumn, BERLIN, "Europe/Berlin")
+    assert len(early) == 6 and not {first, second} & {s["begin"] for s in early}
+
+    # The same wall-clock hours in another zone: America/New_York springs forward on 2027-03-14
+    # and falls back on 2027-11-07.
+    set_settings(api, office.admin, "America/New_York")
+    early, afternoon = early_and_afternoon(api, office, date(2027, 3, 14), NEW_YORK, "America/New_York")
+    assert [s["local_begin"] for s in early] == [
+        "2027-03-14T01:00:00-05:00", "2027-03-14T01:30:00-05:00",
+        "2027-03-14T03:00:00-04:00", "2027-03-14T03:30:00-04:00"]
+    assert early[0]["begin"] == int(datetime(2027, 3, 14, 6, 0, tzinfo=UTC).timestamp())
+    check_afternoon(afternoon, date(2027, 3, 14), NEW_YORK)
+    early, afternoon = early_and_afternoon(api, office, date(2027, 11, 7), NEW_YORK, "America/New_York")
+    assert [s["local_begin"][11:] for s in early] == [
+        "01:00:00-04:00", "01:30:00-04:00", "01:00:00-05:00", "01:30:00-05:00",
+        "02:00:00-05:00", "02:30:00-05:00", "03:00:00-05:00", "03:30:00-05:00"]
+    check_afternoon(afternoon, date(2027, 11, 7), NEW_YORK)
+    # Berlin's spring night is an ordinary night in New York.
+    early, _ = early_and_afternoon(api, office, spring, NEW_YORK, "America/New_York")
+    assert len(early) == 6
