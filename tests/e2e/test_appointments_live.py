@@ -397,3 +397,176 @@ def test_daylight_saving_nights_have_the_real_number_of_slots(server, api):
     # Berlin's spring night is an ordinary night in New York.
     early, _ = early_and_afternoon(api, office, spring, NEW_YORK, "America/New_York")
     assert len(early) == 6
+
+
+# ---------------------------------------------------------------------------------------
+# 4. Lead times (the server's real clock)
+# ---------------------------------------------------------------------------------------
+
+
+def next_half_hour(instant: float) -> int:
+    """The first :00 or :30 at or after `instant` (Berlin's offsets are whole hours)."""
+    return int(-(-instant // 1800) * 1800)
+
+
+def test_lead_times_refuse_reserving_too_soon_and_moving_or_cancelling_too_late(server, api):
+    office = make_office(server, api)
+    admin, doctor_id = office.admin, office.doctor["id"]
+    set_settings(api, admin, "Europe/Berlin", create=60, cancel=120)
+    # Half-hour slots all day today and tomorrow in the practice's zone.
+    for day in (today(), today() + timedelta(days=1)):
+        add_hours(api, admin, doctor_id, date=day.isoformat(), start="00:00", end="24:00", slot_length=30)
+    t0 = time.time()
+
+    # Nothing is offered before now + 60 minutes; the first offer is the next slot after that.
+    slots = free_slots(api, admin, doctor_id, int(t0) - 3600, int(t0) + 6 * 3600)
+    assert slots, "the day's hours offer slots"
+    assert slots[0]["begin"] >= t0 + 3600
+    assert slots[0]["begin"] <= next_half_hour(t0 + 3600 + 1)
+    assert all(b["begin"] - a["begin"] == 1800 for a, b in zip(slots, slots[1:]))
+
+    # A slot 5-35 minutes ahead: too soon to reserve, and not listed.
+    soon = next_half_hour(t0 + 5 * 60)
+    assert soon not in [s["begin"] for s in slots]
+    message = field_error(reserve(api, admin, doctor_id, soon, expect=422), "begin")
+    assert "lead_time_create" in message and "60 minutes" in message, message
+    past = next_half_hour(t0) - 1800
+    assert "past" in field_error(reserve(api, admin, doctor_id, past, expect=422), "begin")
+
+    # A slot 65-95 minutes ahead: may be reserved (create lead 60), but is already inside the
+    # cancel lead (120), so it can neither be moved nor cancelled.
+    near = next_half_hour(t0 + 65 * 60)
+    assert near in [s["begin"] for s in slots]
+    call = reserve(api, admin, doctor_id, near).json()["data"]
+    assert call["settings"]["timings"] == {"lead_time_create": 60, "lead_time_cancel": 120}
+    far = next_half_hour(t0 + 4 * 3600)
+    for attempt in (
+        lambda: api.patch(f"/api/v2/appointments/{call['id']}", {"begin": far}, token=admin),
+        lambda: api.put(f"/api/v2/appointments/{call['id']}", {"begin": far}, token=admin),
+        lambda: api.delete(f"/api/v2/appointments/{call['id']}", token=admin),
+        lambda: api.delete(f"/api/v2/calls/{call['id']}", token=admin),
+    ):
+        message = field_error(attempt(), "begin")
+        assert "lead_time_cancel" in message and "120 minutes" in message, message
+    # The lead times are those of the reservation: lowering the company's does not free it.
+    set_settings(api, admin, "Europe/Berlin", create=60, cancel=0)
+    field_error(api.delete(f"/api/v2/appointments/{call['id']}", token=admin), "begin")
+    set_settings(api, admin, "Europe/Berlin", create=60, cancel=120)
+    still = api.get(f"/api/v2/appointments/{call['id']}", token=admin, expect=200).json()["data"]
+    assert (still["begin"], still["deleted_at"]) == (near, None)
+
+    # A slot four hours ahead: moved (not into the create lead), then cancelled.
+    later = reserve(api, admin, doctor_id, far).json()["data"]
+    message = field_error(api.patch(f"/api/v2/appointments/{later['id']}", {"begin": soon}, token=admin), "begin")
+    assert "lead_time_create" in message, message
+    moved = api.patch(f"/api/v2/appointments/{later['id']}", {"begin": far + 1800}, token=admin,
+                      expect=200).json()["data"]
+    assert moved["begin"] == far + 1800
+    api.delete(f"/api/v2/appointments/{later['id']}", token=admin, expect=204)
+    free = [s["begin"] for s in free_slots(api, admin, doctor_id, int(t0), int(t0) + 6 * 3600)]
+    assert far in free and far + 1800 in free and near not in free
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Who may do what, and tenants
+# ---------------------------------------------------------------------------------------
+
+
+def test_roles_machine_clients_and_other_companies(server, api):
+    from test_calls_live import make_practice
+
+    practice = make_practice(server, api, "Praxis Rechte")
+    admin = practice.admin_token
+    doc1, doc2 = practice.doc1["id"], practice.doc2["id"]
+    day = today() + timedelta(days=4)
+
+    # A doctor publishes the own hours (user_id defaults to the doctor) but not a colleague's.
+    own = add_hours(api, practice.doc1_token, None, date=day.isoformat(), start="09:00", end="11:00",
+                    slot_length=30)
+    assert own["user_id"] == doc1
+    response = api.post("/api/v2/availabilities", {"user_id": doc2, "date": day.isoformat(), "start": "09:00",
+                                                   "end": "10:00", "slot_length": 30}, token=practice.doc1_token)
+    assert response.status_code == 403, response.text
+    colleague = add_hours(api, admin, doc2, date=day.isoformat(), start="09:00", end="11:00", slot_length=30)
+    # The colleague's entry is invisible to the doctor, so it cannot be changed or deleted either.
+    api.get(f"/api/v2/availabilities/{colleague['id']}", token=practice.doc1_token, expect=404)
+    api.patch(f"/api/v2/availabilities/{colleague['id']}", {"end": "12:00"}, token=practice.doc1_token,
+              expect=404)
+    api.delete(f"/api/v2/availabilities/{colleague['id']}", token=practice.doc1_token, expect=404)
+    mine = api.get("/api/v2/availabilities", token=practice.doc1_token, params={"user_id": str(doc2)},
+                   expect=200).json()["data"]
+    assert [entry["id"] for entry in mine] == [own["id"]]
+    # Handing the own entry over to a colleague is managing the colleague's hours.
+    api.patch(f"/api/v2/availabilities/{own['id']}", {"user_id": doc2}, token=practice.doc1_token, expect=403)
+    # An assistant reads everyone's hours but does not change them; only admins set the rules.
+    everyone = api.get("/api/v2/availabilities", token=practice.assistant_token, expect=200).json()["data"]
+    assert {entry["id"] for entry in everyone} == {own["id"], colleague["id"]}
+    api.post("/api/v2/availabilities", {"user_id": doc1, "date": day.isoformat(), "start": "12:00",
+                                        "end": "13:00", "slot_length": 30}, token=practice.assistant_token,
+             expect=403)
+    api.patch(f"/api/v2/availabilities/{own['id']}", {"end": "12:00"}, token=practice.assistant_token,
+              expect=403)
+    for token in (practice.doc1_token, practice.assistant_token):
+        api.put("/api/v2/appointmentsettings", {"time_zone": "Europe/Vienna"}, token=token, expect=403)
+    assert api.get("/api/v2/appointmentsettings", token=admin, expect=200).json()["data"]["time_zone"] == \
+        "Europe/Berlin"
+
+    # Reserving: a doctor the own slots only; an assistant for any doctor.
+    nine, half_past = at(day, "09:00"), at(day, "09:30")
+    reserve(api, practice.doc1_token, doc2, nine, expect=403)
+    own_call = reserve(api, practice.doc1_token, None, nine).json()["data"]
+    assert participant(own_call, "caller")["id"] == doc1
+    booked = reserve(api, practice.assistant_token, doc2, nine).json()["data"]
+    assert participant(booked, "caller")["id"] == doc2
+    # The colleague's appointment is not the doctor's to see, move or cancel.
+    api.get(f"/api/v2/appointments/{booked['id']}", token=practice.doc1_token, expect=404)
+    api.patch(f"/api/v2/appointments/{booked['id']}", {"begin": half_past}, token=practice.doc1_token, expect=404)
+    api.delete(f"/api/v2/appointments/{booked['id']}", token=practice.doc1_token, expect=404)
+    api.delete(f"/api/v2/calls/{booked['id']}", token=practice.doc1_token, expect=404)
+    # ... but the colleague's and the assistant's.
+    api.patch(f"/api/v2/appointments/{booked['id']}", {"begin": half_past}, token=practice.doc2_token, expect=200)
+    api.patch(f"/api/v2/appointments/{own_call['id']}", {"begin": half_past}, token=practice.assistant_token,
+              expect=200)
+
+    # A machine client has no business with appointments.
+    for method, path, body in (
+        ("GET", "/api/v2/appointmentsettings", None),
+        ("PUT", "/api/v2/appointmentsettings", {"time_zone": "UTC"}),
+        ("GET", "/api/v2/availabilities", None),
+        ("POST", "/api/v2/availabilities", {"user_id": doc1, "weekday": 1, "start": "08:00", "end": "09:00",
+                                            "slot_length": 15}),
+        ("GET", f"/api/v2/availabilities/{own['id']}", None),
+        ("DELETE", f"/api/v2/availabilities/{own['id']}", None),
+        ("GET", f"/api/v2/timeslots?user_id={doc1}", None),
+        ("POST", "/api/v2/appointments", {"user_id": doc1, "begin": at(day, "10:00"), **patient()}),
+        ("GET", f"/api/v2/appointments/{booked['id']}", None),
+        ("PATCH", f"/api/v2/appointments/{booked['id']}", {"begin": at(day, "10:00")}),
+        ("DELETE", f"/api/v2/appointments/{booked['id']}", None),
+    ):
+        kw = {} if body is None else {"json_body": body}
+        response = api.request(method, path, token=practice.client_token, **kw)
+        assert response.status_code == 403, f"machine client {method} {path}: {response.status_code} {response.text}"
+
+    # Another company: the first one's objects do not exist, its doctors are nobody there.
+    other = make_tenant(server, api, "Praxis Nebenan")
+    for method, path in (("GET", f"/api/v2/availabilities/{own['id']}"),
+                         ("PATCH", f"/api/v2/availabilities/{own['id']}"),
+                         ("DELETE", f"/api/v2/availabilities/{own['id']}"),
+                         ("GET", f"/api/v2/appointments/{booked['id']}"),
+                         ("PATCH", f"/api/v2/appointments/{booked['id']}"),
+                         ("DELETE", f"/api/v2/appointments/{booked['id']}"),
+                         ("DELETE", f"/api/v2/calls/{booked['id']}")):
+        kw = {"json_body": {"end": "12:00", "begin": at(day, "10:00")}} if method == "PATCH" else {}
+        response = api.request(method, path, token=other.token, **kw)
+        assert response.status_code == 404, f"other company {method} {path}: {response.status_code} {response.text}"
+    assert api.get("/api/v2/availabilities", token=other.token, expect=200).json()["data"] == []
+    response = api.get("/api/v2/timeslots", token=other.token, params={"user_id": str(doc1)})
+    field_error(response, "user_id")
+    field_error(reserve(api, other.token, doc1, at(day, "10:00"), expect=None), "user_id")
+    response = api.post("/api/v2/availabilities", {"user_id": doc1, "weekday": 1, "start": "08:00", "end": "09:00",
+                                                   "slot_length": 15}, token=other.token)
+    field_error(response, "user_id")
+    # Nothing of the first company changed.
+    for call_id, begin in ((own_call["id"], half_past), (booked["id"], half_past)):
+        assert api.get(f"/api/v2/appointments/{call_id}", token=admin, expect=200).json()["data"]["begin"] == begin
+    assert api.get(f"/api/v2/availabilities/{own['id']}", token=admin, expect=200).json()["data"] == own
