@@ -570,3 +570,185 @@ def test_roles_machine_clients_and_other_companies(server, api):
     for call_id, begin in ((own_call["id"], half_past), (booked["id"], half_past)):
         assert api.get(f"/api/v2/appointments/{call_id}", token=admin, expect=200).json()["data"]["begin"] == begin
     assert api.get(f"/api/v2/availabilities/{own['id']}", token=admin, expect=200).json()["data"] == own
+
+
+# ---------------------------------------------------------------------------------------
+# 6. Bad input: a 422 naming the field, never a 500
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BadInputContext:
+    office: Office
+    entry: dict
+    appointment: dict
+    slot: int  # a free slot of the weekly hours
+    settings: dict
+
+    @property
+    def doctor_id(self) -> int:
+        return self.office.doctor["id"]
+
+
+@pytest.fixture(scope="module")
+def bad_input(server, api) -> BadInputContext:
+    office = make_office(server, api, "Praxis Tippfehler")
+    settings = set_settings(api, office.admin, "Europe/Berlin", create=0, cancel=0)
+    monday = next_weekday(today() + timedelta(days=7), 1)
+    entry = add_hours(api, office.admin, office.doctor["id"], weekday=1, start="14:00", end="17:00",
+                      slot_length=15)
+    appointment = reserve(api, office.admin, office.doctor["id"], at(monday, "14:00")).json()["data"]
+    return BadInputContext(office, entry, appointment, at(monday, "14:30"), settings)
+
+
+_DROP = object()
+
+
+def hours(**override):
+    def body(c: BadInputContext) -> dict:
+        made = {"user_id": c.doctor_id, "weekday": 3, "start": "14:00", "end": "17:00", "slot_length": 15}
+        for key, value in override.items():
+            if value is _DROP:
+                made.pop(key, None)
+            else:
+                made[key] = value
+        return made
+    return body
+
+
+def booking(**override):
+    def body(c: BadInputContext) -> dict:
+        made = {"user_id": c.doctor_id, "begin": c.slot, **patient()}
+        for key, value in override.items():
+            if value is _DROP:
+                made.pop(key, None)
+            else:
+                made[key] = value(c) if callable(value) else value
+        return made
+    return body
+
+
+def const(value):
+    return lambda c: value
+
+
+AV = "/api/v2/availabilities"
+ENTRY = "/api/v2/availabilities/{entry}"
+SETTINGS = "/api/v2/appointmentsettings"
+APPOINTMENTS = "/api/v2/appointments"
+APPOINTMENT = "/api/v2/appointments/{appointment}"
+CALL = "/api/v2/calls/{appointment}"
+SLOTS = "/api/v2/timeslots"
+NEXT_YEAR = int(time.time()) + 366 * 86400
+
+BAD_INPUT = [
+    # Consultation hours.
+    ("hour 25", "POST", AV, hours(start="25:00"), "start"),
+    ("one-digit minutes", "POST", AV, hours(end="14:5"), "end"),
+    ("one-digit hour", "POST", AV, hours(start="9:00", end="17:00"), "start"),
+    ("seconds", "POST", AV, hours(start="14:00:00"), "start"),
+    ("after 24:00", "POST", AV, hours(end="24:01"), "end"),
+    ("minute 60", "POST", AV, hours(start="13:60"), "start"),
+    ("time as a number", "POST", AV, hours(start=1400), "start"),
+    ("30 February", "POST", AV, hours(weekday=_DROP, date="2027-02-30"), "date"),
+    ("29 February of a common year", "POST", AV, hours(weekday=_DROP, date="2027-02-29"), "date"),
+    ("date without leading zeros", "POST", AV, hours(weekday=_DROP, date="2027-3-8"), "date"),
+    ("German date", "POST", AV, hours(weekday=_DROP, date="28.03.2027"), "date"),
+    ("end equals start", "POST", AV, hours(end="14:00"), "end"),
+    ("end before start", "POST", AV, hours(start="17:00", end="14:00"), "end"),
+    ("slot_length 0", "POST", AV, hours(slot_length=0), "slot_length"),
+    ("slot_length 1000", "POST", AV, hours(slot_length=1000, end="24:00", start="00:00"), "slot_length"),
+    ("slot_length negative", "POST", AV, hours(slot_length=-15), "slot_length"),
+    ("slot_length as text", "POST", AV, hours(slot_length="15"), "slot_length"),
+    ("slot_length fractional", "POST", AV, hours(slot_length=15.5), "slot_length"),
+    ("slot longer than the window", "POST", AV, hours(end="14:10"), "slot_length"),
+    ("slot_length missing", "POST", AV, hours(slot_length=_DROP), "slot_length"),
+    ("weekday 8", "POST", AV, hours(weekday=8), "weekday"),
+    ("weekday 0", "POST", AV, hours(weekday=0), "weekday"),
+    ("weekday as a name", "POST", AV, hours(weekday="Monday"), "weekday"),
+    ("weekday and date", "POST", AV, hours(date="2027-03-28"), "weekday"),
+    ("neither weekday nor date", "POST", AV, hours(weekday=_DROP), "weekday"),
+    ("unknown kind", "POST", AV, hours(kind="maybe"), "kind"),
+    ("kind as a number", "POST", AV, hours(kind=1), "kind"),
+    ("start missing", "POST", AV, hours(start=_DROP), "start"),
+    ("valid_from no date", "POST", AV, hours(valid_from="2027-13-01"), "valid_from"),
+    ("valid_until before valid_from", "POST", AV, hours(valid_from="2027-05-01", valid_until="2027-04-30"),
+     "valid_until"),
+    ("validity on a single date", "POST", AV, hours(weekday=_DROP, date="2027-03-28", valid_from="2027-03-01"),
+     "valid_from"),
+    ("user_id as text", "POST", AV, hours(user_id="doctor"), "user_id"),
+    ("unknown user_id", "POST", AV, hours(user_id=987654321), "user_id"),
+    ("patch: end before start", "PATCH", ENTRY, const({"end": "13:00"}), "end"),
+    ("patch: weekday removed", "PATCH", ENTRY, const({"weekday": None}), "weekday"),
+    ("patch: slot_length 0", "PATCH", ENTRY, const({"slot_length": 0}), "slot_length"),
+    ("put: hour 25", "PUT", ENTRY, const({"start": "25:00"}), "start"),
+    # Settings.
+    ("time zone on Mars", "PUT", SETTINGS, const({"time_zone": "Mars/Olympus"}), "time_zone"),
+    ("empty time zone", "PATCH", SETTINGS, const({"time_zone": ""}), "time_zone"),
+    ("time zone as a number", "PATCH", SETTINGS, const({"time_zone": 1}), "time_zone"),
+    ("negative lead_time_create", "PUT", SETTINGS, const({"timings": {"lead_time_create": -1}}), "lead_time_create"),
+    ("negative lead_time_cancel", "PATCH", SETTINGS, const({"lead_time_cancel": -5}), "lead_time_cancel"),
+    ("lead_time_cancel over 30 days", "PATCH", SETTINGS, const({"timings": {"lead_time_cancel": 43201}}),
+     "lead_time_cancel"),
+    ("lead time as text", "PATCH", SETTINGS, const({"timings": {"lead_time_create": "60"}}), "lead_time_create"),
+    ("lead time fractional", "PATCH", SETTINGS, const({"timings": {"lead_time_create": 1.5}}), "lead_time_create"),
+    ("timings not an object", "PATCH", SETTINGS, const({"timings": "soon"}), "timings"),
+    # Free slots.
+    ("timeslots without user_id", "GET", SLOTS, const({}), "user_id"),
+    ("timeslots user_id text", "GET", SLOTS, lambda c: {"user_id": "doc"}, "user_id"),
+    ("timeslots unknown user", "GET", SLOTS, lambda c: {"user_id": "987654321"}, "user_id"),
+    ("timeslots from text", "GET", SLOTS, lambda c: {"user_id": str(c.doctor_id), "from": "yesterday"}, "from"),
+    ("timeslots to before from", "GET", SLOTS,
+     lambda c: {"user_id": str(c.doctor_id), "from": str(c.slot), "to": str(c.slot - 60)}, "to"),
+    ("timeslots 63 days", "GET", SLOTS,
+     lambda c: {"user_id": str(c.doctor_id), "from": str(c.slot), "to": str(c.slot + 63 * 86400)}, "to"),
+    ("timeslots far out", "GET", SLOTS,
+     lambda c: {"user_id": str(c.doctor_id), "from": str(10 ** 15), "to": str(10 ** 15 + 60)}, "from"),
+    # Reserving.
+    ("begin as text", "POST", APPOINTMENTS, booking(begin=lambda c: str(c.slot)), "begin"),
+    ("begin fractional", "POST", APPOINTMENTS, booking(begin=lambda c: c.slot + 0.5), "begin"),
+    ("begin missing", "POST", APPOINTMENTS, booking(begin=_DROP), "begin"),
+    ("begin not on a slot", "POST", APPOINTMENTS, booking(begin=lambda c: c.slot + 60), "begin"),
+    ("begin outside the hours", "POST", APPOINTMENTS, booking(begin=lambda c: c.slot + 86400), "begin"),
+    ("begin in the past", "POST", APPOINTMENTS, booking(begin=lambda c: c.slot - 30 * 86400 * 12), "begin"),
+    ("begin in three years", "POST", APPOINTMENTS, booking(begin=lambda c: c.slot + 3 * 364 * 86400), "begin"),
+    ("begin enormous", "POST", APPOINTMENTS, booking(begin=10 ** 18), "begin"),
+    ("user_id missing", "POST", APPOINTMENTS, booking(user_id=_DROP), "user_id"),
+    ("user_id unknown", "POST", APPOINTMENTS, booking(user_id=987654321), "user_id"),
+    ("patient name missing", "POST", APPOINTMENTS, booking(tan_username=_DROP), "tan_username"),
+    ("patient e-mail invalid", "POST", APPOINTMENTS, booking(tan_email="not-an-email"), "tan_email"),
+    # Moving.
+    ("move: begin text", "PATCH", APPOINTMENT, const({"begin": "soon"}), "begin"),
+    ("move: begin missing", "PATCH", APPOINTMENT, const({}), "begin"),
+    ("move: begin fractional", "PUT", APPOINTMENT, lambda c: {"begin": c.slot + 0.25}, "begin"),
+    ("move: not on a slot", "PATCH", APPOINTMENT, lambda c: {"begin": c.slot + 300}, "begin"),
+    ("move: outside the hours", "PATCH", APPOINTMENT, lambda c: {"begin": c.slot + 2 * 86400}, "begin"),
+    # The calls API does not move appointments.
+    ("call: new begin", "PATCH", CALL, lambda c: {"begin": c.slot}, "begin"),
+    ("call: put new begin", "PUT", CALL, lambda c: {"begin": c.slot, "duration": 15}, "begin"),
+    ("call: new duration", "PATCH", CALL, const({"duration": 30}), ("begin", "duration")),
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
+def test_bad_input_is_a_422_naming_the_field(api, bad_input: BadInputContext, case):
+    _, method, path, make_body, fields = case
+    c = bad_input
+    path = path.format(entry=c.entry["id"], appointment=c.appointment["id"])
+    body = make_body(c)
+    if method == "GET":
+        response = api.get(path, token=c.office.admin, params=body)
+    else:
+        response = api.request(method, path, body, token=c.office.admin)
+    fields = fields if isinstance(fields, tuple) else (fields,)
+    assert response.status_code == 422, f"{method} {path} {body}: {response.status_code} {response.text[:400]}"
+    named = list(response.json().get("errors", {}))
+    assert any(name == f or name.endswith("." + f) for name in named for f in fields), (
+        f"{method} {path} {body}: the 422 names {named}, not {fields}: {response.text[:400]}")
+    # Nothing was changed by the refused request.
+    assert api.get(ENTRY.format(entry=c.entry["id"]), token=c.office.admin, expect=200).json()["data"] == c.entry
+    stored = api.get(APPOINTMENT.format(appointment=c.appointment["id"]), token=c.office.admin,
+                     expect=200).json()["data"]
+    assert (stored["begin"], stored["duration"]) == (c.appointment["begin"], c.appointment["duration"])
+    assert api.get(SETTINGS, token=c.office.admin, expect=200).json()["data"] == c.settings
+    assert len(api.get(AV, token=c.office.admin, expect=200).json()["data"]) == 1
