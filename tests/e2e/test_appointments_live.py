@@ -752,3 +752,91 @@ def test_bad_input_is_a_422_naming_the_field(api, bad_input: BadInputContext, ca
     assert (stored["begin"], stored["duration"]) == (c.appointment["begin"], c.appointment["duration"])
     assert api.get(SETTINGS, token=c.office.admin, expect=200).json()["data"] == c.settings
     assert len(api.get(AV, token=c.office.admin, expect=200).json()["data"]) == 1
+
+
+OVERFLOW = pytest.mark.xfail(strict=True, reason=(
+    "server bug: AppointmentService.freeSlots computes `start + 7 * 86_400`, `end - start` and `abs(start)` "
+    "before checking the range, so extreme from/to trap on arithmetic overflow and kill the process"))
+
+
+@pytest.mark.parametrize("params", [
+    pytest.param({"from": str(2 ** 63 - 1)}, marks=OVERFLOW, id="from max, no to"),
+    pytest.param({"from": str(-2 ** 63)}, marks=OVERFLOW, id="from min, no to"),
+    pytest.param({"from": str(-2 ** 63), "to": str(2 ** 63 - 1)}, marks=OVERFLOW, id="from min to max"),
+    pytest.param({"from": str(-2 ** 63), "to": str(-2 ** 63 + 10)}, marks=OVERFLOW, id="from min to min+10"),
+    pytest.param({"to": str(-2 ** 63)}, marks=OVERFLOW, id="to min"),
+    pytest.param({"from": str(2 ** 63 - 11), "to": str(2 ** 63 - 1)}, id="from max-10 to max"),
+    pytest.param({"to": str(2 ** 63 - 1)}, id="to max"),
+    pytest.param({"from": str(2 ** 40 + 1), "to": str(2 ** 40 + 61)}, id="beyond 2^40"),
+])
+def test_timeslots_with_extreme_unix_times_is_a_422_not_a_crash(tmp_path, params):
+    # A server of its own: when this fails, it takes the process down with it.
+    server = ServerProcess(tmp_path / "data", label="overflow server").start()
+    try:
+        api = ApiClient(server)
+        office = make_office(server, api)
+        add_hours(api, office.admin, office.doctor["id"], weekday=1, start="09:00", end="10:00", slot_length=30)
+        try:
+            response = api.get("/api/v2/timeslots", token=office.doctor_token,
+                               params={"user_id": str(office.doctor["id"]), **params})
+        except requests.ConnectionError as error:
+            server.process.wait(10)
+            pytest.fail(f"the server died (exit {server.process.returncode}): {error}\n"
+                        f"{server.stderr_text()[-1500:]}")
+        assert response.status_code == 422, response.text
+        assert {"from", "to"} & set(response.json()["errors"]), response.text
+        assert server.alive()
+    finally:
+        if server.alive():
+            server.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# 3b. Every slot of whole days in zones with unusual rules (computed with zoneinfo)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("time_zone, days", [
+    ("Europe/Berlin", ["2027-03-28", "2027-10-31", "2027-06-13"]),
+    ("America/New_York", ["2027-03-14", "2027-11-07"]),
+    # Daylight saving moves the clocks by 30 minutes.
+    ("Australia/Lord_Howe", ["2027-04-04", "2027-10-03"]),
+    # The clocks change at midnight: 2027-09-05 has no 00:00, 2027-04-03 has 25 hours.
+    ("America/Santiago", ["2027-04-03", "2027-04-04", "2027-09-04", "2027-09-05"]),
+    # Offsets that are not whole hours.
+    ("Asia/Kathmandu", ["2027-03-28"]),
+    ("America/St_Johns", ["2027-03-14", "2027-11-07"]),
+])
+def test_whole_days_in_many_zones_offer_every_real_half_hour(server, api, time_zone, days):
+    office = make_office(server, api)
+    set_settings(api, office.admin, time_zone)
+    zone = ZoneInfo(time_zone)
+    for text in days:
+        add_hours(api, office.admin, office.doctor["id"], date=text, start="00:00", end="24:00", slot_length=30)
+    for text in days:
+        day = date.fromisoformat(text)
+        start, end = day_range(day, zone)
+        expected = list(range(start, end - 1800 + 1, 1800))
+        slots = free_slots(api, office.admin, office.doctor["id"], start, end, time_zone=time_zone)
+        assert [s["begin"] for s in slots] == expected, (
+            f"{time_zone} {text}: {len(slots)} slots, expected {len(expected)} "
+            f"({(end - start) / 3600} hours): {[s['local_begin'] for s in slots]}")
+        assert all(s["duration"] == 30 for s in slots)
+
+
+def test_a_doctors_other_calls_block_slots(server, api):
+    office = make_office(server, api)
+    set_settings(api, office.admin)
+    day = today() + timedelta(days=3)
+    add_hours(api, office.admin, office.doctor["id"], date=day.isoformat(), start="09:00", end="11:00",
+              slot_length=30)
+    # An ordinary video call of the doctor, 09:40-10:10, not made through the appointments API.
+    api.post("/api/v2/calls", {"duration": 30, "call_type": "tan", "begin": at(day, "09:40"),
+                               "tan_username": "Walter Walk-in",
+                               "additional_callees": [{"user_id": office.doctor["id"]}]},
+             token=office.admin, expect=201)
+    slots = free_slots(api, office.admin, office.doctor["id"], *day_range(day))
+    assert [s["local_begin"][11:16] for s in slots] == ["09:00", "10:30"]
+    for hhmm in ("09:30", "10:00"):
+        reserve(api, office.admin, office.doctor["id"], at(day, hhmm), expect=409)
+    reserve(api, office.admin, office.doctor["id"], at(day, "10:30"), expect=201)
