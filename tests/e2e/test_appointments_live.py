@@ -20,6 +20,9 @@ import pytest
 import requests
 
 from conftest import ApiClient, ServerProcess, Tenant, check_response_invariants, make_tenant, unique_email
+from test_calls_live import make_practice
+# The real SMTP server and SMS gateway fixtures (`smtp`, `sms`) and the notification helpers.
+from test_notifications_live import delivery_options, notifications, sms, smtp, subscribe, tan_of, wait_until  # noqa: F401
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -473,8 +476,6 @@ def test_lead_times_refuse_reserving_too_soon_and_moving_or_cancelling_too_late(
 
 
 def test_roles_machine_clients_and_other_companies(server, api):
-    from test_calls_live import make_practice
-
     practice = make_practice(server, api, "Praxis Rechte")
     admin = practice.admin_token
     doc1, doc2 = practice.doc1["id"], practice.doc2["id"]
@@ -840,3 +841,95 @@ def test_a_doctors_other_calls_block_slots(server, api):
     for hhmm in ("09:30", "10:00"):
         reserve(api, office.admin, office.doctor["id"], at(day, hhmm), expect=409)
     reserve(api, office.admin, office.doctor["id"], at(day, "10:30"), expect=201)
+
+
+# ---------------------------------------------------------------------------------------
+# 7. Notifications over real SMTP and the SMS gateway
+# ---------------------------------------------------------------------------------------
+
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+
+
+def english_date(day: date) -> str:
+    """How the mails' English part writes a date: "7 December 2026"."""
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def test_reserve_move_cancel_send_invitation_update_and_cancellation(server_factory, smtp, sms):
+    server = server_factory(label="appointment mail server", **delivery_options(smtp.port, sms))
+    api = ApiClient(server)
+    tenant = make_tenant(server, api, "Praxis Terminpost")
+    doctor_email = unique_email("terminarzt")
+    doctor = api.create_user(tenant.token, role=2, company_id=tenant.company_id, name="Theo Terminarzt",
+                             email=doctor_email, password="termin-passwort-1")
+    subscribe(api, tenant.token, doctor["id"], kinds=(2001, 2002, 2003))
+    set_settings(api, tenant.token, "Europe/Berlin")
+    day = today() + timedelta(days=3)
+    add_hours(api, tenant.token, doctor["id"], date=day.isoformat(), start="10:00", end="12:00", slot_length=30)
+    patient_email, patient_mobile = unique_email("terminpatientin"), "+4915198765432"
+
+    def latest(address: str, count: int):
+        mails = smtp.to(address)
+        assert len(mails) == count, [(m.recipients, m.message["Subject"]) for m in smtp.received()]
+        return mails[-1]
+
+    # Reserved: the patient's invitation (link, TAN, REQUEST 0), the doctor's notice, the SMS.
+    begin = at(day, "10:00")
+    call = reserve(api, tenant.token, doctor["id"], begin, tan_username="Ronja Reservierung",
+                   tan_email=patient_email, tan_mobile=patient_mobile).json()["data"]
+    tan = tan_of(call)
+    smtp.wait_for(2, what="the invitation and the doctor's notice")
+    invitation = latest(patient_email, 1)
+    assert tan in invitation.text and f"/video/login?tan={tan}" in invitation.text, invitation.text
+    assert f"/video/login?tan={tan}" in invitation.html
+    assert "Ronja Reservierung" in invitation.text
+    assert f"{english_date(day)}, 10:00" in invitation.text, invitation.text
+    calendar, event = invitation.event()
+    assert str(calendar["METHOD"]) == "REQUEST" and int(event["SEQUENCE"]) == 0
+    uid = str(event["UID"])
+    assert uid.startswith(f"call-{call['id']}@")
+    assert int(event["DTSTART"].dt.timestamp()) == begin
+    assert int(event["DTEND"].dt.timestamp()) == begin + 30 * 60
+    notice = latest(doctor_email, 1)
+    assert str(notice.event()[1]["UID"]) == uid and int(notice.event()[1]["SEQUENCE"]) == 0
+    assert f"/video/{call['id']}" in notice.text and tan not in notice.text
+    [text] = sms.wait_for(1)
+    assert text["to"] == patient_mobile and tan in text["text"] and "10:00" in text["text"]
+
+    # Moved to 11:00: REQUEST again, same UID, SEQUENCE 1, the new time, the same TAN.
+    moved = at(day, "11:00")
+    api.patch(f"/api/v2/appointments/{call['id']}", {"begin": moved}, token=tenant.token, expect=200)
+    smtp.wait_for(4, what="the update mails")
+    update = latest(patient_email, 2)
+    calendar, event = update.event()
+    assert str(calendar["METHOD"]) == "REQUEST" and str(event["UID"]) == uid and int(event["SEQUENCE"]) == 1
+    assert int(event["DTSTART"].dt.timestamp()) == moved
+    assert int(event["DTEND"].dt.timestamp()) == moved + 30 * 60
+    assert tan in update.text and f"{english_date(day)}, 11:00" in update.text, update.text
+    notice = latest(doctor_email, 2)
+    assert str(notice.event()[1]["UID"]) == uid and int(notice.event()[1]["SEQUENCE"]) == 1
+    texts = sms.wait_for(2)
+    assert "11:00" in texts[-1]["text"] and texts[-1]["to"] == patient_mobile
+
+    # Cancelled: CANCEL, same UID, SEQUENCE 2, STATUS CANCELLED, no join link.
+    api.delete(f"/api/v2/appointments/{call['id']}", token=tenant.token, expect=204)
+    smtp.wait_for(6, what="the cancellation mails")
+    cancel = latest(patient_email, 3)
+    calendar, event = cancel.event()
+    assert str(calendar["METHOD"]) == "CANCEL" and str(event["UID"]) == uid and int(event["SEQUENCE"]) == 2
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert "/video/" not in cancel.text and tan not in cancel.text
+    notice = latest(doctor_email, 3)
+    calendar, event = notice.event()
+    assert str(calendar["METHOD"]) == "CANCEL" and str(event["UID"]) == uid and int(event["SEQUENCE"]) == 2
+    texts = sms.wait_for(3)
+    assert texts[-1]["to"] == patient_mobile and tan not in texts[-1]["text"]
+
+    # Exactly once each, all marked sent, one event kind per step.
+    records = wait_until(
+        lambda: (lambda found: found if found and all(n["status"] == "sent" for n in found) else None)(
+            notifications(api, tenant.token, call_id=str(call["id"]))), 15, "the notifications marked sent")
+    assert sorted(n["notification_id"] for n in records) == [2001] * 3 + [2002] * 3 + [2003] * 3
+    assert len(smtp.received()) == 6 and len(sms.messages) == 3
