@@ -218,7 +218,7 @@ enum Migrations {
             ALTER TABLE calls ADD COLUMN lead_time_cancel INTEGER NOT NULL DEFAULT 0;
             -- The last line of defence against a double booking; overlaps are refused earlier.
             CREATE UNIQUE INDEX calls_one_per_slot ON calls(appointment_user_id, begin)
-                WHERE appointment_user_id IS NOT NULL AND deleted_at IS NULL;
+                WHERE appointment_user_id IS NOT NULL AND deleted_at IS NULL AND status != 2;
             CREATE TABLE appointment_settings (
                 company_id INTEGER PRIMARY KEY REFERENCES companies(id),
                 time_zone TEXT NOT NULL,

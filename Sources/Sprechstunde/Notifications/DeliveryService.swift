@@ -83,10 +83,22 @@ public final class DeliveryService: Sendable {
                     companyName: try store.company(id: event.companyID)?.name ?? "",
                     staff: try staff(of: event.payload), sequence: try store.eventSequence(eventID: event.id),
                     now: clock.now())
-                try store.expandEvent(id: event.id, into: planner.plan(context), now: clock.now())
+                try store.expandEvent(
+                    id: event.id, into: planner(forCompany: event.companyID).plan(context), now: clock.now())
                 count += 1
             }
         }
+    }
+
+    /// Times in messages are written in the practice's appointment time zone once it has set one.
+    func planner(forCompany companyID: Company.ID) throws -> NotificationPlanner {
+        let planner = self.planner
+        guard let name = try store.appointmentSettings(companyID: companyID)?.timeZone,
+            let zone = TimeZone(identifier: name), zone != planner.settings.timeZone
+        else { return planner }
+        var settings = planner.settings
+        settings.timeZone = zone
+        return NotificationPlanner(settings: settings)
     }
 
     /// The current accounts of the event's ak-user participants (deleted ones are told nothing).
@@ -108,7 +120,7 @@ public final class DeliveryService: Sendable {
                     switch notification.channel {
                     case .email:
                         guard let mail else {
-                            throw DeliveryFailure.notConfigured("no SMTP server configured (--smtp-url)")
+                            throw DeliveryFailure.notConfigured("no SMTP server configured (--smtp-host)")
                         }
                         try mail.send(notification)
                     case .sms:

@@ -97,7 +97,7 @@ public final class AppointmentService: Sendable {
         -> Availability
     {
         let stored = try availability(as: principal, id: id)
-        try requireHoursAccess(principal, doctorID: stored.userID, companyID: stored.companyID)
+        try requireHoursAccess(principal, doctorID: stored.userID, companyID: stored.companyID, checkDoctor: false)
         var entry = try merge(input, into: stored, creating: false)
         if entry.userID != stored.userID {
             try requireHoursAccess(principal, doctorID: entry.userID, companyID: stored.companyID)
@@ -110,17 +110,20 @@ public final class AppointmentService: Sendable {
 
     public func deleteAvailability(as principal: Principal, id: Availability.ID) throws {
         let stored = try availability(as: principal, id: id)
-        try requireHoursAccess(principal, doctorID: stored.userID, companyID: stored.companyID)
+        // Also the hours of a doctor who has left or been locked can be removed.
+        try requireHoursAccess(principal, doctorID: stored.userID, companyID: stored.companyID, checkDoctor: false)
         try store.deleteAvailability(id: id)
     }
 
     /// A doctor manages the own hours, an admin those of every doctor of the company.
-    private func requireHoursAccess(_ principal: Principal, doctorID: User.ID, companyID: Company.ID) throws {
+    private func requireHoursAccess(
+        _ principal: Principal, doctorID: User.ID, companyID: Company.ID, checkDoctor: Bool = true
+    ) throws {
         let (_, role) = try CallService.requireCallAccess(principal)
         guard role >= .admin || doctorID == principal.userID else {
             throw DomainError.forbidden("Only the doctor or an admin can change a doctor's consultation hours.")
         }
-        if let problem = try doctorProblem(doctorID, companyID: companyID) {
+        if checkDoctor, let problem = try doctorProblem(doctorID, companyID: companyID) {
             throw DomainError.invalid("user_id", problem)
         }
     }
@@ -233,14 +236,20 @@ public final class AppointmentService: Sendable {
             throw DomainError.invalid("user_id", problem)
         }
         let now = clock.now()
+        // Unix times up to the year 36812: anything beyond cannot overflow the arithmetic below.
+        let limit: Int64 = 1 << 40
+        var errors = ValidationErrors()
+        for (field, value) in [("from", from), ("to", to)] where value.map({ !(-limit...limit).contains($0) }) ?? false
+        {
+            errors.add(field, "\(field) must be a Unix time (seconds).")
+        }
+        try errors.check()
         let start = from ?? now
         let end = to ?? start + 7 * 86_400
-        var errors = ValidationErrors()
         if end <= start { errors.add("to", "to must be after from.") }
         if end - start > Self.maximumRangeDays * 86_400 {
             errors.add("to", "from and to may be at most \(Self.maximumRangeDays) days apart.")
         }
-        if abs(start) > 1 << 40 || abs(end) > 1 << 40 { errors.add("from", "from and to must be Unix times.") }
         try errors.check()
         let settings = try store.appointmentSettings(companyID: companyID) ?? AppointmentSettings()
         let zone = Self.clock(settings)
