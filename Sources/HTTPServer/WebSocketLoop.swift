@@ -17,6 +17,38 @@ extension Duration {
     }
 }
 
+/// Makes `MHD_upgrade_action(CLOSE)` on the WebSocket loop thread safe against libmicrohttpd
+/// freeing the same connection on its worker thread.
+///
+/// libmicrohttpd 0.9.75 (Debian 12) closes an upgraded connection in two steps that are not
+/// atomic: it sets `urh->was_closed`, then calls `MHD_resume_connection(connection)`, which
+/// writes to the connection. Over TLS the worker thread that owns the connection has usually
+/// already finished its forwarding (`clean_ready`, and `connection->resuming` set) when the
+/// application closes: the peer went away, or the loop half-closed the socket pair. Between
+/// the two steps, that worker can then see `was_closed`, move the connection to its cleanup
+/// list and free it, and `MHD_resume_connection` writes into freed memory: heap corruption
+/// ("malloc(): mismatching next->prev_size", "corrupted size vs. prev_size") when many TLS
+/// WebSockets close at once. (Fixed upstream in 0.9.77 by setting `was_closed` under the
+/// daemon's lock.)
+///
+/// The worker frees a connection only after its `MHD_OPTION_NOTIFY_CONNECTION` callback
+/// (`MHD_CONNECTION_NOTIFY_CLOSED`) has returned, and that callback waits for this lock, which
+/// the loop holds for the whole `MHD_upgrade_action` call. The lock is never held while
+/// libmicrohttpd holds one of its own, so there is no lock-order problem.
+final class UpgradeCloseGate: Sendable {
+    private let lock = Mutex(())
+
+    /// Hands an upgraded connection back to libmicrohttpd (from any thread but the worker's).
+    func close(_ urh: OpaquePointer) {
+        lock.withLock { _ in _ = mhd_shim_upgrade_close(urh) }
+    }
+
+    /// Called on the worker thread just before libmicrohttpd frees a connection.
+    func connectionWillBeFreed() {
+        lock.withLock { _ in }
+    }
+}
+
 /// The single thread that serves every upgraded connection of a server: one epoll set, a wslay
 /// event context per socket, and an eventfd through which other threads hand over new
 /// sockets, outgoing messages and close requests.
@@ -39,6 +71,7 @@ final class WebSocketLoop: @unchecked Sendable {
     }
 
     let limits: Limits
+    let closeGate: UpgradeCloseGate
     let shared = Mutex(Shared())
     private let nextID = Atomic<UInt64>(1)
     private let epollFD: Int32
@@ -48,8 +81,9 @@ final class WebSocketLoop: @unchecked Sendable {
     private var connections: [UInt64: WebSocketConnection] = [:]
     private let tick: UInt64
 
-    init(limits: Limits) throws(Server.StartError) {
+    init(limits: Limits, closeGate: UpgradeCloseGate) throws(Server.StartError) {
         self.limits = limits
+        self.closeGate = closeGate
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFD = mhd_shim_eventfd()
         // Timers (pings, idle and close deadlines) are checked on a tick a fraction of the
@@ -394,7 +428,7 @@ final class WebSocketConnection: @unchecked Sendable {
         state = .finished
         if let context { wslay_event_context_free(context) }
         context = nil
-        _ = mhd_shim_upgrade_close(urh)
+        socket.loop.closeGate.close(urh)
     }
 
     func queue(opcode: UInt8, _ payload: [UInt8]) {
