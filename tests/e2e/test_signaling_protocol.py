@@ -590,10 +590,6 @@ def test_the_message_before_a_fatal_close_arrives(server, sockets, video_call):
     assert lost == [], f"{len(lost)} of 15 fatal closes came without their message: {lost}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: after the closing handshake the server never ends the TCP/TLS connection "
-    "(still ESTABLISHED after 120 s; RFC 6455 7.1.1: the server closes first), so every closed "
-    "socket keeps a descriptor until the client gives up"))
 @pytest.mark.parametrize("who", ["client", "server"])
 def test_the_server_ends_the_connection_after_the_closing_handshake(server, sockets, who):
     ws = sockets(connect(server, f"{who} closes"))
