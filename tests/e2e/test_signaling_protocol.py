@@ -590,6 +590,12 @@ def test_the_message_before_a_fatal_close_arrives(server, sockets, video_call):
     assert lost == [], f"{len(lost)} of 15 fatal closes came without their message: {lost}"
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "libmicrohttpd 0.9.75: over TLS the server now hands the connection back at once after the "
+    "closing handshake (after the close timeout when the peer does not answer), and usually the "
+    "connection ends; but MHD_upgrade_action(CLOSE) shuts the socket pair down before it marks "
+    "the connection closed, and when its worker sees the end of the socket pair in between, it "
+    "stops forwarding in that direction only and never ends the connection (fixed in 0.9.77)"))
 @pytest.mark.parametrize("who", ["client", "server"])
 def test_the_server_ends_the_connection_after_the_closing_handshake(server, sockets, who):
     ws = sockets(connect(server, f"{who} closes"))
