@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <microhttpd.h>
 
 static inline int mhd_shim_hex(char c) {
@@ -36,13 +37,16 @@ static inline size_t mhd_shim_unescape(void *cls, struct MHD_Connection *connect
 }
 
 /* MHD_start_daemon is variadic, which Swift cannot call: this wrapper takes the
-   options as an array (terminated by MHD_OPTION_END) plus the completion callback. */
+   options as an array (terminated by MHD_OPTION_END) plus the completion and connection
+   callbacks. */
 static inline struct MHD_Daemon *mhd_shim_start(unsigned int flags, uint16_t port,
                                                  MHD_AccessHandlerCallback handler, void *handler_cls,
                                                  MHD_RequestCompletedCallback completed, void *completed_cls,
+                                                 MHD_NotifyConnectionCallback notify, void *notify_cls,
                                                  struct MHD_OptionItem *options) {
     return MHD_start_daemon(flags, port, NULL, NULL, handler, handler_cls,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
+                            MHD_OPTION_NOTIFY_CONNECTION, notify, notify_cls,
                             MHD_OPTION_UNESCAPE_CALLBACK, mhd_shim_unescape, NULL,
                             MHD_OPTION_ARRAY, options,
                             MHD_OPTION_END);
@@ -78,6 +82,19 @@ static inline void mhd_shim_client_address(struct MHD_Connection *connection, ch
 /* MHD_upgrade_action is variadic. */
 static inline enum MHD_Result mhd_shim_upgrade_close(struct MHD_UpgradeResponseHandle *urh) {
     return MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* Small WebSocket frames go out at once instead of waiting for the peer's delayed ACK. */
+static inline void mhd_shim_set_nodelay(int fd) {
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* The TCP socket of a connection (in TLS mode not the one the application gets, which is
+   libmicrohttpd's socket pair to its TLS forwarding). */
+static inline int mhd_shim_connection_fd(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info ? info->connect_fd : -1;
 }
 
 static inline int mhd_shim_set_nonblocking(int fd) {

@@ -68,6 +68,8 @@ public final class Server: @unchecked Sendable {
     private var socketAddress: UnsafeMutableRawPointer?
     /// Serves the upgraded connections; created by `start()`.
     private(set) var webSocketLoop: WebSocketLoop?
+    /// Orders the loop's hand-back of upgraded connections before libmicrohttpd frees them.
+    let upgradeCloseGate = UpgradeCloseGate()
 
     public init(configuration: Configuration, handler: @escaping Handler) {
         self.configuration = configuration
@@ -134,16 +136,18 @@ public final class Server: @unchecked Sendable {
                     closeTimeout: configuration.webSocketCloseTimeout.nanoseconds,
                     messagesPerSecond: configuration.webSocketMessagesPerSecond,
                     messageBurst: Double(max(1, configuration.webSocketMessageBurst)),
-                    maximumQueuedBytes: configuration.webSocketMaximumQueuedBytes))
+                    maximumQueuedBytes: configuration.webSocketMaximumQueuedBytes),
+                closeGate: upgradeCloseGate)
             try loop.start()
             webSocketLoop = loop
         }
 
         let context = Unmanaged.passUnretained(self).toOpaque()
+        let gate = Unmanaged.passUnretained(upgradeCloseGate).toOpaque()
         daemon = options.withUnsafeMutableBufferPointer { buffer in
             mhd_shim_start(
                 flags, configuration.port, MHDCallbacks.access, context, MHDCallbacks.completed, nil,
-                buffer.baseAddress)
+                MHDCallbacks.connectionNotified, gate, buffer.baseAddress)
         }
         guard let daemon else {
             throw StartError(
@@ -284,6 +288,12 @@ enum MHDCallbacks {
             return server.upgrade(request, response, state, on: connection)
         }
         return send(response, omitBody: methodText == "HEAD", on: connection)
+    }
+
+    /// Runs on the worker thread before libmicrohttpd frees a connection: see `UpgradeCloseGate`.
+    static let connectionNotified: MHD_NotifyConnectionCallback = { cls, _, _, event in
+        guard event == .CONNECTION_NOTIFY_CLOSED, let cls else { return }
+        Unmanaged<UpgradeCloseGate>.fromOpaque(cls).takeUnretainedValue().connectionWillBeFreed()
     }
 
     static let completed: MHD_RequestCompletedCallback = { _, _, requestState, _ in

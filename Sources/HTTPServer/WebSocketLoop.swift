@@ -17,6 +17,38 @@ extension Duration {
     }
 }
 
+/// Makes `MHD_upgrade_action(CLOSE)` on the WebSocket loop thread safe against libmicrohttpd
+/// freeing the same connection on its worker thread.
+///
+/// libmicrohttpd 0.9.75 (Debian 12) closes an upgraded connection in two steps that are not
+/// atomic: it sets `urh->was_closed`, then calls `MHD_resume_connection(connection)`, which
+/// writes to the connection. Over TLS the worker thread that owns the connection has usually
+/// already finished its forwarding (`clean_ready`, and `connection->resuming` set) when the
+/// application closes: the peer went away, or the loop half-closed the socket pair. Between
+/// the two steps, that worker can then see `was_closed`, move the connection to its cleanup
+/// list and free it, and `MHD_resume_connection` writes into freed memory: heap corruption
+/// ("malloc(): mismatching next->prev_size", "corrupted size vs. prev_size") when many TLS
+/// WebSockets close at once. (Fixed upstream in 0.9.77 by setting `was_closed` under the
+/// daemon's lock.)
+///
+/// The worker frees a connection only after its `MHD_OPTION_NOTIFY_CONNECTION` callback
+/// (`MHD_CONNECTION_NOTIFY_CLOSED`) has returned, and that callback waits for this lock, which
+/// the loop holds for the whole `MHD_upgrade_action` call. The lock is never held while
+/// libmicrohttpd holds one of its own, so there is no lock-order problem.
+final class UpgradeCloseGate: Sendable {
+    private let lock = Mutex(())
+
+    /// Hands an upgraded connection back to libmicrohttpd (from any thread but the worker's).
+    func close(_ urh: OpaquePointer) {
+        lock.withLock { _ in _ = mhd_shim_upgrade_close(urh) }
+    }
+
+    /// Called on the worker thread just before libmicrohttpd frees a connection.
+    func connectionWillBeFreed() {
+        lock.withLock { _ in }
+    }
+}
+
 /// The single thread that serves every upgraded connection of a server: one epoll set, a wslay
 /// event context per socket, and an eventfd through which other threads hand over new
 /// sockets, outgoing messages and close requests.
@@ -39,6 +71,7 @@ final class WebSocketLoop: @unchecked Sendable {
     }
 
     let limits: Limits
+    let closeGate: UpgradeCloseGate
     let shared = Mutex(Shared())
     private let nextID = Atomic<UInt64>(1)
     private let epollFD: Int32
@@ -48,8 +81,9 @@ final class WebSocketLoop: @unchecked Sendable {
     private var connections: [UInt64: WebSocketConnection] = [:]
     private let tick: UInt64
 
-    init(limits: Limits) throws(Server.StartError) {
+    init(limits: Limits, closeGate: UpgradeCloseGate) throws(Server.StartError) {
         self.limits = limits
+        self.closeGate = closeGate
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFD = mhd_shim_eventfd()
         // Timers (pings, idle and close deadlines) are checked on a tick a fraction of the
@@ -273,9 +307,19 @@ final class WebSocketLoop: @unchecked Sendable {
                 beginClose(connection, code: code, reason: WebSocketLoop.reason(for: code))
             }
             if wslay_event_want_read(connection.context) == 0 {
-                // Our close frame is out: half-close and let the peer close the connection.
+                if connection.overTLS, wslay_event_get_close_received(connection.context) != 0 {
+                    // The closing handshake is complete. libmicrohttpd's TLS forwarding passes
+                    // on what is left in the socket pair (our close frame), then ends the TLS
+                    // session and the connection.
+                    teardown(connection)
+                    return
+                }
+                // Our close frame is out: discard input until the peer closes (or the close
+                // timeout), so that a peer still sending gets to read the close frame.
                 connection.state = .draining
-                shutdown(connection.fd, Int32(SHUT_WR))
+                // Over TLS no half-close: libmicrohttpd 0.9.75 would stop forwarding in that
+                // direction only and never close the connection, not even after the hand-back.
+                if !connection.overTLS { shutdown(connection.fd, Int32(SHUT_WR)) }
             }
         }
         if wantsWrite != connection.watchingWrites {
@@ -349,6 +393,8 @@ final class WebSocketConnection: @unchecked Sendable {
     let handler: any WebSocketHandler
     let fd: Int32
     let urh: OpaquePointer
+    /// `fd` is libmicrohttpd's socket pair to its TLS forwarding, not the TCP connection.
+    let overTLS: Bool
     let limits: WebSocketLoop.Limits
     var context: OpaquePointer?
     var prefetched: [UInt8]
@@ -361,13 +407,14 @@ final class WebSocketConnection: @unchecked Sendable {
     var tokensUpdated: UInt64
 
     init?(
-        socket: WebSocket, handler: any WebSocketHandler, fd: Int32, urh: OpaquePointer, prefetched: [UInt8],
-        limits: WebSocketLoop.Limits
+        socket: WebSocket, handler: any WebSocketHandler, fd: Int32, urh: OpaquePointer, overTLS: Bool,
+        prefetched: [UInt8], limits: WebSocketLoop.Limits
     ) {
         self.socket = socket
         self.handler = handler
         self.fd = fd
         self.urh = urh
+        self.overTLS = overTLS
         self.prefetched = prefetched
         self.limits = limits
         tokens = limits.messageBurst
@@ -376,8 +423,9 @@ final class WebSocketConnection: @unchecked Sendable {
         callbacks.recv_callback = { _, buffer, length, _, user in
             Unmanaged<WebSocketConnection>.fromOpaque(user!).takeUnretainedValue().receive(buffer!, length)
         }
-        callbacks.send_callback = { _, data, length, _, user in
-            Unmanaged<WebSocketConnection>.fromOpaque(user!).takeUnretainedValue().transmit(data!, length)
+        callbacks.send_callback = { _, data, length, flags, user in
+            Unmanaged<WebSocketConnection>.fromOpaque(user!).takeUnretainedValue().transmit(
+                data!, length, more: flags & Int32(WSLAY_MSG_MORE.rawValue) != 0)
         }
         callbacks.on_msg_recv_callback = { _, message, user in
             Unmanaged<WebSocketConnection>.fromOpaque(user!).takeUnretainedValue().received(message!.pointee)
@@ -394,7 +442,7 @@ final class WebSocketConnection: @unchecked Sendable {
         state = .finished
         if let context { wslay_event_context_free(context) }
         context = nil
-        _ = mhd_shim_upgrade_close(urh)
+        socket.loop.closeGate.close(urh)
     }
 
     func queue(opcode: UInt8, _ payload: [UInt8]) {
@@ -437,8 +485,11 @@ final class WebSocketConnection: @unchecked Sendable {
         return -1
     }
 
-    private func transmit(_ data: UnsafePointer<UInt8>, _ length: Int) -> Int {
-        let count = Glibc.send(fd, data, length, Int32(MSG_NOSIGNAL))
+    /// `more`: wslay has the rest of the frame (the payload after this header) to send next;
+    /// with MSG_MORE the kernel sends both in one segment although the socket has TCP_NODELAY.
+    private func transmit(_ data: UnsafePointer<UInt8>, _ length: Int, more: Bool) -> Int {
+        let flags = Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0)
+        let count = Glibc.send(fd, data, length, flags)
         if count >= 0 { return count }
         if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
             wslay_event_set_error(context, WSLAY_ERR_WOULDBLOCK.rawValue)
@@ -543,10 +594,15 @@ extension MHDCallbacks {
                 prefetched = Array(UnsafeBufferPointer(start: $0, count: extraSize))
             }
         }
+        // Frames go out at once, not after the peer's delayed ACK (libmicrohttpd turns Nagle back
+        // on for the upgrade). Over TLS this is the TCP socket libmicrohttpd's forwarding writes.
+        let tcp = mhd_shim_connection_fd(connection)
+        if tcp >= 0 { mhd_shim_set_nodelay(tcp) }
         let socket = WebSocket(id: loop.makeID(), remoteAddress: clientAddress(connection), loop: loop)
         guard
             let adopted = WebSocketConnection(
-                socket: socket, handler: handler, fd: sock, urh: urh, prefetched: prefetched, limits: loop.limits)
+                socket: socket, handler: handler, fd: sock, urh: urh, overTLS: server.configuration.tls != nil,
+                prefetched: prefetched, limits: loop.limits)
         else {
             _ = mhd_shim_upgrade_close(urh)
             return
