@@ -239,11 +239,13 @@ def test_integrator_publishes_hours_lists_reserves_moves_and_cancels(server, api
 # ---------------------------------------------------------------------------------------
 
 
-def race(server: ServerProcess, bodies: list[dict], token: str) -> list[requests.Response]:
-    """POSTs every body at once: one thread and one HTTPS session each, released together."""
+def race(server: ServerProcess, bodies: list[dict], token: str,
+         requests_: list[tuple[str, str]] | None = None) -> list[requests.Response]:
+    """Sends every body at once (by default POST /api/v2/appointments; else the method and path
+    given for each): one thread and one HTTPS session each, released together by a barrier."""
     barrier = threading.Barrier(len(bodies))
     responses: list[requests.Response | BaseException | None] = [None] * len(bodies)
-    url = server.base_url + "/api/v2/appointments"
+    targets = requests_ or [("POST", "/api/v2/appointments")] * len(bodies)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
     def run(index: int) -> None:
@@ -253,8 +255,9 @@ def race(server: ServerProcess, bodies: list[dict], token: str) -> list[requests
                         timeout=60)
             barrier.wait(timeout=60)
             try:
-                responses[index] = session.post(url, json=bodies[index], headers=headers, verify=server.ca_path,
-                                                 timeout=60)
+                method, path = targets[index]
+                responses[index] = session.request(method, server.base_url + path, json=bodies[index],
+                                                   headers=headers, verify=server.ca_path, timeout=60)
             except BaseException as error:  # noqa: BLE001 - reported below
                 responses[index] = error
 
@@ -316,6 +319,35 @@ def test_concurrent_reservations_of_overlapping_slots_of_different_lengths(serve
     assert [c["id"] for c in calls] == [winner["id"]]
     after = free_slots(api, office.admin, office.doctor["id"], *day_range(day))
     assert after == [s for s in before if s["end"] <= winner["begin"] or s["begin"] >= end]
+
+
+def test_concurrent_moves_and_reservations_onto_one_slot(server, api):
+    # Ten appointments are moved onto one free slot while ten new patients try to reserve it.
+    office = make_office(server, api)
+    set_settings(api, office.admin)
+    day = today() + timedelta(days=8)
+    add_hours(api, office.admin, office.doctor["id"], date=day.isoformat(), start="09:00", end="12:00",
+              slot_length=15)
+    booked = [reserve(api, office.admin, office.doctor["id"], at(day, "09:00") + k * 900).json()["data"]
+              for k in range(10)]
+    target = at(day, "11:45")
+    requests_ = [("PATCH", f"/api/v2/appointments/{call['id']}") for call in booked]
+    requests_ += [("POST", "/api/v2/appointments")] * 10
+    bodies = [{"begin": target}] * 10 + [{"user_id": office.doctor["id"], "begin": target, **patient()}
+                                         for _ in range(10)]
+    responses = race(server, bodies, office.admin, requests_)
+    statuses = [r.status_code for r in responses]
+    assert sorted(statuses) == [200 if 200 in statuses else 201] + [409] * 19, statuses
+    winner = next(r for r in responses if r.status_code in (200, 201)).json()["data"]
+    assert winner["begin"] == target
+
+    calls = api.get("/api/v2/calls", token=office.doctor_token, params={"per_page": "100"},
+                    expect=200).json()["data"]
+    begins = sorted(c["begin"] for c in calls)
+    assert begins.count(target) == 1
+    assert len(set(begins)) == len(begins) == (10 if 200 in statuses else 11)
+    free = {s["begin"] for s in free_slots(api, office.admin, office.doctor["id"], *day_range(day))}
+    assert free == set(at(day, "09:00") + k * 900 for k in range(12)) - set(begins)
 
 
 # ---------------------------------------------------------------------------------------
