@@ -215,6 +215,9 @@ def test_integrator_publishes_hours_lists_reserves_moves_and_cancels(server, api
                       expect=200).json()["data"]
     assert (moved["id"], moved["begin"], moved["duration"]) == (call["id"], new_begin, 20)
     assert participant(moved, "tanuser")["tan"] == tan_user["tan"]
+    # The TAN stays valid for as long after the new end as it was after the old one.
+    old_end, new_end = begin + 15 * 60, new_begin + 20 * 60
+    assert participant(moved, "tanuser")["tan_valid_until"] - tan_user["tan_valid_until"] == new_end - old_end
     after = free_slots(api, admin, doctor_id, *window)
     assert [s["begin"] for s in after] == [s["begin"] for s in slots if s["begin"] != new_begin]
 
@@ -864,15 +867,31 @@ def test_a_doctors_other_calls_block_slots(server, api):
     add_hours(api, office.admin, office.doctor["id"], date=day.isoformat(), start="09:00", end="11:00",
               slot_length=30)
     # An ordinary video call of the doctor, 09:40-10:10, not made through the appointments API.
-    api.post("/api/v2/calls", {"duration": 30, "call_type": "tan", "begin": at(day, "09:40"),
-                               "tan_username": "Walter Walk-in",
-                               "additional_callees": [{"user_id": office.doctor["id"]}]},
-             token=office.admin, expect=201)
+    walk_in = api.post("/api/v2/calls", {"duration": 30, "call_type": "tan", "begin": at(day, "09:40"),
+                                         "tan_username": "Walter Walk-in",
+                                         "additional_callees": [{"user_id": office.doctor["id"]}]},
+                       token=office.admin, expect=201).json()["data"]
     slots = free_slots(api, office.admin, office.doctor["id"], *day_range(day))
     assert [s["local_begin"][11:16] for s in slots] == ["09:00", "10:30"]
     for hhmm in ("09:30", "10:00"):
         reserve(api, office.admin, office.doctor["id"], at(day, hhmm), expect=409)
-    reserve(api, office.admin, office.doctor["id"], at(day, "10:30"), expect=201)
+    booked = reserve(api, office.admin, office.doctor["id"], at(day, "10:30"), expect=201).json()["data"]
+    # An ordinary call is not an appointment.
+    api.get(f"/api/v2/appointments/{walk_in['id']}", token=office.admin, expect=404)
+    api.patch(f"/api/v2/appointments/{walk_in['id']}", {"begin": at(day, "09:00")}, token=office.admin, expect=404)
+    api.delete(f"/api/v2/appointments/{walk_in['id']}", token=office.admin, expect=404)
+    # The calls API may change an appointment's other fields when begin and duration stay.
+    changed = api.patch(f"/api/v2/calls/{booked['id']}", {"description": "Kontrolle", "begin": booked["begin"],
+                                                           "duration": 30}, token=office.admin,
+                        expect=200).json()["data"]
+    assert (changed["description"], changed["begin"], changed["duration"]) == ("Kontrolle", booked["begin"], 30)
+    # An unavailable entry without times blocks the whole day; deleting it frees the day again.
+    day_off = add_hours(api, office.admin, office.doctor["id"], kind="unavailable", date=day.isoformat())
+    assert (day_off["start"], day_off["end"], day_off["slot_length"]) == ("00:00", "24:00", None)
+    assert free_slots(api, office.admin, office.doctor["id"], *day_range(day)) == []
+    reserve(api, office.admin, office.doctor["id"], at(day, "09:00"), expect=422)
+    api.delete(f"/api/v2/availabilities/{day_off['id']}", token=office.admin, expect=204)
+    assert free_slots(api, office.admin, office.doctor["id"], *day_range(day)) == slots[:1]
 
 
 # ---------------------------------------------------------------------------------------
