@@ -224,7 +224,8 @@ final class WebSocketLoop: @unchecked Sendable {
                 connection.queue(opcode: UInt8(WSLAY_TEXT_FRAME.rawValue), Array(text.utf8))
             }
             if let closeRequest, connection.state == .open {
-                initiateClose(connection, code: closeRequest.code, reason: closeRequest.reason, stopReading: false)
+                connection.deferredClose = closeRequest
+                connection.deadline = monotonicNow() + limits.closeTimeout
             }
             flush(connection)
         }
@@ -246,7 +247,12 @@ final class WebSocketLoop: @unchecked Sendable {
         for connection in Array(connections.values) {
             switch connection.state {
             case .open:
-                if now &- connection.lastReceived >= limits.idleTimeout {
+                if let deferred = connection.deferredClose, now >= connection.deadline {
+                    // The peer did not take the last messages in time: close without them.
+                    connection.deferredClose = nil
+                    initiateClose(connection, code: deferred.code, reason: deferred.reason, stopReading: false)
+                    flush(connection)
+                } else if now &- connection.lastReceived >= limits.idleTimeout {
                     beginClose(connection, code: 1006, reason: "timeout")
                     teardown(connection)
                 } else if now &- connection.lastPing >= limits.pingInterval {
@@ -298,6 +304,16 @@ final class WebSocketLoop: @unchecked Sendable {
             beginClose(connection, code: 1006, reason: "")
             teardown(connection)
             return
+        }
+        if connection.state == .open, let deferred = connection.deferredClose,
+            wslay_event_get_queued_msg_count(connection.context) == 0
+        {
+            connection.deferredClose = nil
+            initiateClose(connection, code: deferred.code, reason: deferred.reason, stopReading: false)
+            if wslay_event_send(connection.context) != 0 {
+                teardown(connection)
+                return
+            }
         }
         let wantsWrite = wslay_event_want_write(connection.context) != 0
         if !wantsWrite, wslay_event_get_close_sent(connection.context) != 0 {
@@ -400,6 +416,9 @@ final class WebSocketConnection: @unchecked Sendable {
     var prefetched: [UInt8]
     var state = State.open
     var deadline: UInt64 = 0
+    /// A close the application asked for, held back until the messages queued before it are
+    /// written: wslay sends control frames ahead of queued data frames.
+    var deferredClose: (code: UInt16, reason: String)?
     var lastReceived: UInt64 = 0
     var lastPing: UInt64 = 0
     var watchingWrites = false

@@ -566,9 +566,6 @@ def test_a_deleted_call_ends_for_those_inside(server, sockets, api, admin_token)
     closed_with(patient, 4002, "call-ended", timeout=20)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: the message queued before a fatal close is mostly lost, because wslay sends "
-    "control frames (the close) ahead of queued text frames; seen for error+4004 and replaced+4001"))
 def test_the_message_before_a_fatal_close_arrives(server, sockets, video_call):
     lost = []
     for attempt in range(10):
