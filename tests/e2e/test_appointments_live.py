@@ -952,8 +952,10 @@ def test_reserve_move_cancel_send_invitation_update_and_cancellation(server_fact
     doctor = api.create_user(tenant.token, role=2, company_id=tenant.company_id, name="Theo Terminarzt",
                              email=doctor_email, password="termin-passwort-1")
     subscribe(api, tenant.token, doctor["id"], kinds=(2001, 2002, 2003))
-    set_settings(api, tenant.token, "Europe/Berlin")
-    day = today() + timedelta(days=3)
+    # The practice is in New York (the server's --time-zone stays Europe/Berlin): its hours and
+    # the times in its messages are New York's.
+    set_settings(api, tenant.token, "America/New_York")
+    day = today(NEW_YORK) + timedelta(days=3)
     add_hours(api, tenant.token, doctor["id"], date=day.isoformat(), start="10:00", end="12:00", slot_length=30)
     patient_email, patient_mobile = unique_email("terminpatientin"), "+4915198765432"
 
@@ -963,7 +965,7 @@ def test_reserve_move_cancel_send_invitation_update_and_cancellation(server_fact
         return mails[-1]
 
     # Reserved: the patient's invitation (link, TAN, REQUEST 0), the doctor's notice, the SMS.
-    begin = at(day, "10:00")
+    begin = at(day, "10:00", NEW_YORK)
     call = reserve(api, tenant.token, doctor["id"], begin, tan_username="Ronja Reservierung",
                    tan_email=patient_email, tan_mobile=patient_mobile).json()["data"]
     tan = tan_of(call)
@@ -972,7 +974,10 @@ def test_reserve_move_cancel_send_invitation_update_and_cancellation(server_fact
     assert tan in invitation.text and f"/video/login?tan={tan}" in invitation.text, invitation.text
     assert f"/video/login?tan={tan}" in invitation.html
     assert "Ronja Reservierung" in invitation.text
-    assert f"{english_date(day)}, 10:00" in invitation.text, invitation.text
+    # The zone is named by its abbreviation (EST/EDT) or, as Foundation on Linux writes it, its offset (GMT-5).
+    local = datetime.fromtimestamp(begin, NEW_YORK)
+    zone_names = (local.tzname(), f"GMT{int(local.utcoffset().total_seconds() // 3600):+d}")
+    assert any(f"{english_date(day)}, 10:00 {name}" in invitation.text for name in zone_names), invitation.text
     calendar, event = invitation.event()
     assert str(calendar["METHOD"]) == "REQUEST" and int(event["SEQUENCE"]) == 0
     uid = str(event["UID"])
@@ -986,7 +991,7 @@ def test_reserve_move_cancel_send_invitation_update_and_cancellation(server_fact
     assert text["to"] == patient_mobile and tan in text["text"] and "10:00" in text["text"]
 
     # Moved to 11:00: REQUEST again, same UID, SEQUENCE 1, the new time, the same TAN.
-    moved = at(day, "11:00")
+    moved = at(day, "11:00", NEW_YORK)
     api.patch(f"/api/v2/appointments/{call['id']}", {"begin": moved}, token=tenant.token, expect=200)
     smtp.wait_for(4, what="the update mails")
     update = latest(patient_email, 2)
