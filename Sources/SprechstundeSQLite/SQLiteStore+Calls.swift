@@ -196,7 +196,7 @@ extension SQLiteStore: CallStore {
                     doctorID: appointment.doctorID, begin: call.begin, end: call.plannedEnd, except: call.id,
                     in: connection)
             }
-            try connection.run(
+            let changed = try connection.run(
                 """
                 UPDATE calls SET begin = ?, duration = ?, description = ?, extid = ?, extendable = ?, updated_at = ?
                 WHERE id = ? AND deleted_at IS NULL
@@ -205,6 +205,8 @@ extension SQLiteStore: CallStore {
                     .int(call.begin), .int(Int64(call.duration)), .text(call.description), .text(call.extid),
                     call.extendable.map { .bool($0) } ?? .null, .int(now), .int(call.id),
                 ])
+            // Deleted (cancelled) since the caller read it: report that instead of a change that did not happen.
+            guard changed == 1 else { throw DomainError.notFound("Call \(call.id)") }
             try connection.run(
                 "UPDATE call_participants SET tan_valid_until = ? WHERE call_id = ? AND tan IS NOT NULL",
                 [.int(tanValidUntil), .int(call.id)])

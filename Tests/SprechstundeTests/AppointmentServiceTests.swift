@@ -295,4 +295,65 @@ struct AppointmentServiceTests {
         #expect(try free().isEmpty)
         expectError(.notFound) { _ = try world.appointments.availability(as: admin, id: hours.id) }
     }
+
+    @Test("a move after the appointment was cancelled is not found, not a silent success")
+    func moveAfterCancel() throws {
+        let call = try reserve(wednesday9)
+        var moved = call
+        moved.begin = wednesday9 + 1800
+        try world.appointments.cancel(as: world.principal(world.adminA), id: call.id)
+        // The service read the call before the cancel; the store's update finds it deleted.
+        #expect(throws: DomainError.self) {
+            try world.store.updateCall(moved, tanValidUntil: moved.plannedEnd, event: .appointmentChanged, now: 0)
+        }
+        #expect(try events() == [.appointmentCreated, .appointmentDeleted])
+    }
+
+    @Test("a locked doctor's appointments cannot be moved, only cancelled")
+    func lockedDoctor() throws {
+        let call = try reserve(wednesday9)
+        var lock = UserInput()
+        lock.isUnlocked = false
+        _ = try world.users.update(as: world.principal(world.adminA), id: world.doctorA.id, lock)
+        expectError(.validation, field: "begin") {
+            _ = try world.appointments.reschedule(
+                as: world.principal(world.adminA), id: call.id, begin: wednesday9 + 1800)
+        }
+        try world.appointments.cancel(as: world.principal(world.adminA), id: call.id)
+        try world.appointments.deleteAvailability(as: world.principal(world.adminA), id: hours.id)
+    }
+
+    @Test("a long range answers the first 2000 slots and where the next ones begin")
+    func slotLimit() throws {
+        var input = AvailabilityInput()
+        input.userID = world.doctorA.id
+        for weekday in 1...7 {
+            input.weekday = .some(Int64(weekday))
+            input.start = "00:00"
+            input.end = "24:00"
+            input.slotLength = 5
+            _ = try world.appointments.createAvailability(as: world.principal(world.adminA), input)
+        }
+        let now = world.clock.now
+        let first = try world.appointments.freeSlots(
+            as: world.principal(world.doctorA), doctorID: world.doctorA.id, from: now, to: now + 30 * 86_400)
+        #expect(first.slots.count == AppointmentService.maximumSlots)
+        let next = try #require(first.nextFrom)
+        #expect(next == first.slots.last!.begin + 300)
+        let second = try world.appointments.freeSlots(
+            as: world.principal(world.doctorA), doctorID: world.doctorA.id, from: next, to: next + 86_400)
+        #expect(second.slots.first?.begin == next)
+        #expect(second.nextFrom == nil)
+    }
+
+    @Test("time zone names must be exact IANA names")
+    func timeZoneNames() throws {
+        for bad in ["Europe/Berlin\u{0}junk", "Europe/Berlin\u{0}", "europe/berlin", "Europe/Berlin ", "../etc/passwd"]
+        {
+            expectError(.validation, field: "time_zone") {
+                _ = try world.appointments.updateSettings(
+                    as: world.principal(world.adminA), timeZone: bad, leadTimeCreate: nil, leadTimeCancel: nil)
+            }
+        }
+    }
 }

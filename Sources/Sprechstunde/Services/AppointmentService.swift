@@ -9,6 +9,12 @@ import Foundation
 public final class AppointmentService: Sendable {
     /// Longest range `freeSlots` answers for at once.
     public static let maximumRangeDays: Int64 = 62
+    /// At most this many slots in one answer; `freeSlots` says where the next page starts.
+    public static let maximumSlots = 2000
+    /// Consultation-hour entries per doctor.
+    public static let maximumEntries = 200
+    /// Appointments lie at most two years ahead.
+    static let maximumAhead: Int64 = 2 * 366 * 86_400
     static let slotLengthRange = 5...480
     /// Lead times up to 30 days.
     static let leadTimeRange: ClosedRange<Int64> = 0...43_200
@@ -40,7 +46,12 @@ public final class AppointmentService: Sendable {
         var settings = try store.appointmentSettings(companyID: companyID) ?? AppointmentSettings()
         var errors = ValidationErrors()
         if let timeZone {
-            if TimeZone(identifier: timeZone) == nil {
+            // Foundation accepts some malformed names (a NUL cuts them short); only exact IANA names pass.
+            let plain = timeZone.unicodeScalars.allSatisfy {
+                ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0)
+                    || "/_+-".unicodeScalars.contains($0)
+            }
+            if !plain || TimeZone(identifier: timeZone)?.identifier != timeZone {
                 errors.add("time_zone", "time_zone must be an IANA time zone such as Europe/Berlin.")
             } else {
                 settings.timeZone = timeZone
@@ -90,6 +101,11 @@ public final class AppointmentService: Sendable {
             createdAt: now, updatedAt: now)
         let entry = try merge(input, into: draft, creating: true)
         try requireHoursAccess(principal, doctorID: entry.userID, companyID: companyID)
+        if try store.availabilities(userID: entry.userID).count >= Self.maximumEntries {
+            throw DomainError.invalid(
+                "user_id",
+                "A doctor has at most \(Self.maximumEntries) consultation-hour entries; remove old ones first.")
+        }
         return try store.insertAvailability(entry)
     }
 
@@ -97,7 +113,7 @@ public final class AppointmentService: Sendable {
         -> Availability
     {
         let stored = try availability(as: principal, id: id)
-        try requireHoursAccess(principal, doctorID: stored.userID, companyID: stored.companyID, checkDoctor: false)
+        try requireHoursAccess(principal, doctorID: stored.userID, companyID: stored.companyID)
         var entry = try merge(input, into: stored, creating: false)
         if entry.userID != stored.userID {
             try requireHoursAccess(principal, doctorID: entry.userID, companyID: stored.companyID)
@@ -189,8 +205,10 @@ public final class AppointmentService: Sendable {
         }
         try errors.check()
 
-        if (entry.weekday == nil) == (entry.date == nil) {
+        if entry.weekday != nil && entry.date != nil {
             errors.add("weekday", "give either weekday (every week) or date (one day), not both.")
+        } else if entry.weekday == nil && entry.date == nil {
+            errors.add("weekday", "weekday (1-7, every week) or date (YYYY-MM-DD, one day) is required.")
         }
         if entry.end <= entry.start { errors.add("end", "end must be after start.") }
         switch entry.kind {
@@ -203,6 +221,9 @@ public final class AppointmentService: Sendable {
                 errors.add("slot_length", "slot_length is required for available hours: minutes per slot (5-480).")
             }
         case .unavailable:
+            if case .some(.some) = input.slotLength {
+                errors.add("slot_length", "slot_length applies to available hours only.")
+            }
             entry.slotLength = nil
         }
         if entry.date != nil && (entry.validFrom != nil || entry.validUntil != nil) {
@@ -228,8 +249,9 @@ public final class AppointmentService: Sendable {
 
     /// The doctor's free slots beginning in `from ..< to` (at most 62 days), not earlier than
     /// the company's `lead_time_create` from now.
+    /// With more than `maximumSlots`, the first of them and `nextFrom`, the begin of the next one.
     public func freeSlots(as principal: Principal, doctorID: User.ID, from: Int64?, to: Int64?) throws -> (
-        slots: [TimeSlot], zone: ZoneClock
+        slots: [TimeSlot], zone: ZoneClock, nextFrom: Int64?
     ) {
         let (companyID, _) = try CallService.requireCallAccess(principal)
         if let problem = try doctorProblem(doctorID, companyID: companyID) {
@@ -250,14 +272,18 @@ public final class AppointmentService: Sendable {
         if end - start > Self.maximumRangeDays * 86_400 {
             errors.add("to", "from and to may be at most \(Self.maximumRangeDays) days apart.")
         }
+        if start > now + Self.maximumAhead {
+            errors.add("from", "from must be within two years from now: appointments cannot be reserved later.")
+        }
         try errors.check()
         let settings = try store.appointmentSettings(companyID: companyID) ?? AppointmentSettings()
         let zone = Self.clock(settings)
         let slots = SlotPlanner.freeSlots(
             userID: doctorID, entries: try store.availabilities(userID: doctorID),
             busy: try store.busyIntervals(userID: doctorID, from: start, to: end + 86_400), from: start, to: end,
-            earliest: now + Int64(settings.leadTimeCreate) * 60, clock: zone)
-        return (slots, zone)
+            earliest: now + Int64(settings.leadTimeCreate) * 60, clock: zone, limit: Self.maximumSlots + 1)
+        guard slots.count > Self.maximumSlots else { return (slots, zone, nil) }
+        return (Array(slots.prefix(Self.maximumSlots)), zone, slots[Self.maximumSlots].begin)
     }
 
     static func clock(_ settings: AppointmentSettings) -> ZoneClock {
@@ -336,6 +362,9 @@ public final class AppointmentService: Sendable {
         try CallLifecycle.checkChange(call.status, movesBegin: begin != call.begin)
         if begin == call.begin { return call }
         try Self.checkCancelLeadTime(call, appointment, now: now, action: "moved")
+        if let problem = try doctorProblem(appointment.doctorID, companyID: call.companyID) {
+            throw DomainError.invalid("begin", "The appointment cannot be moved: \(problem) Cancel it instead.")
+        }
         let settings = try store.appointmentSettings(companyID: call.companyID) ?? AppointmentSettings()
         let slot = try offeredSlot(
             doctorID: appointment.doctorID, begin: begin, leadTimeCreate: appointment.leadTimeCreate,
@@ -372,8 +401,8 @@ public final class AppointmentService: Sendable {
         guard now <= deadline else {
             throw DomainError.invalid(
                 "begin",
-                "The appointment can no longer be \(action): the company's lead_time_cancel is "
-                    + "\(appointment.leadTimeCancel) minutes before it begins.")
+                "The appointment can no longer be \(action): its lead_time_cancel (the company's when it was "
+                    + "reserved) is \(appointment.leadTimeCancel) minutes before it begins.")
         }
     }
 
@@ -412,7 +441,7 @@ public final class AppointmentService: Sendable {
                     : "Appointments must be reserved at least \(leadTimeCreate) minutes before they begin "
                         + "(the company's lead_time_create).")
         }
-        guard begin < now + 2 * 366 * 86_400 else {
+        guard begin < now + Self.maximumAhead else {
             throw DomainError.invalid("begin", "begin must be within two years from now.")
         }
         let offered = SlotPlanner.freeSlots(

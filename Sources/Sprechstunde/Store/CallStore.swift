@@ -89,7 +89,8 @@ public protocol CallStore: Sendable {
     func calls(_ query: CallQuery) throws -> Page<Call>
     /// Stores begin, duration, description, extid, extendable and moves the TANs' validity
     /// to `tanValidUntil`; records the event if given. Throws `SlotTaken` when an appointment
-    /// would overlap another live call of its doctor (as `insertCall` does).
+    /// would overlap another live call of its doctor (as `insertCall` does), and `.notFound` when
+    /// the call was deleted meanwhile.
     func updateCall(_ call: Call, tanValidUntil: Int64, event: CallEventKind?, now: Int64) throws
     /// Soft delete of a call nobody has joined (checked in the same transaction); spends every
     /// one-time password of the call; records the event if given. False if someone had joined

@@ -77,7 +77,9 @@ public struct ValidationErrors: Sendable {
     /// Throws a `.validation` error if anything was collected.
     public func check() throws(DomainError) {
         guard let first = fields.first else { return }
-        let summary = fields.count == 1 ? first.1[0] : "\(first.1[0]) (and \(fields.count - 1) more problems)"
+        let summary =
+            fields.count == 1
+            ? first.1[0] : "\(first.1[0]) (and \(fields.count - 1) more \(fields.count == 2 ? "problem" : "problems"))"
         throw DomainError(.validation, summary, fieldErrors: fields)
     }
 }

@@ -58,7 +58,11 @@ struct RequestBody {
     mutating func int(_ key: String) -> Int64? {
         guard let value = value(key) else { return nil }
         if let int = Self.integer(value) { return int }
-        errors.add(key, "\(key) must be a whole number, not \(value.typeName).")
+        if case .double = value {
+            errors.add(key, "\(key) must be a whole number (no fraction, at most 2^53).")
+        } else {
+            errors.add(key, "\(key) must be a whole number, not \(value.typeName).")
+        }
         return nil
     }
 

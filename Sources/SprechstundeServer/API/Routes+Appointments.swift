@@ -69,10 +69,15 @@ extension Application {
                 filters.errors.add("user_id", "user_id is required: the doctor whose free slots to list.")
             }
             try filters.check()
-            let (slots, zone) = try appointments.freeSlots(as: principal, doctorID: userID!, from: from, to: to)
+            let (slots, zone, nextFrom) = try appointments.freeSlots(
+                as: principal, doctorID: userID!, from: from, to: to)
             return .json([
                 "data": .array(slots.map { $0.json(zone) }),
-                "meta": ["time_zone": .string(zone.zone.identifier), "total": .int(Int64(slots.count))],
+                // next_from: more slots follow; ask again with from=next_from.
+                "meta": [
+                    "time_zone": .string(zone.zone.identifier), "total": .int(Int64(slots.count)),
+                    "next_from": .int(nextFrom),
+                ],
             ])
         }
 
