@@ -103,8 +103,10 @@ public final class Server: @unchecked Sendable {
         option(.THREAD_POOL_SIZE, max(1, configuration.threads))
         option(.CONNECTION_TIMEOUT, configuration.connectionTimeout)
         option(.CONNECTION_LIMIT, configuration.maximumConnections)
-        // Room for request headers; bodies are copied out as they arrive.
-        option(.CONNECTION_MEMORY_LIMIT, 64 * 1024)
+        // Room for request headers (up to about 12 KiB); bodies are copied out as they arrive. An
+        // upgraded WebSocket keeps this pool for its whole life, so it is most of the memory of an
+        // idle signaling connection (bench/README.md).
+        option(.CONNECTION_MEMORY_LIMIT, 16 * 1024)
 
         let (address, isIPv6) = try Server.resolve(host: configuration.host, port: configuration.port)
         socketAddress = address
