@@ -1,4 +1,5 @@
 import CMicroHTTPD
+import Dispatch
 import Glibc
 
 /// An HTTP/1.1 server on GNU libmicrohttpd: an epoll thread pool, keep-alive, optional TLS
@@ -32,6 +33,13 @@ public final class Server: @unchecked Sendable {
         public var webSocketMessageBurst: Int
         /// Outgoing bytes that may wait per WebSocket; more closes it with 1008 "slow consumer".
         public var webSocketMaximumQueuedBytes: Int
+        /// Requests (method, path) whose handler is slow on purpose (password hashing): they run
+        /// on `slowWorkers` threads of their own while their connection is suspended, so that
+        /// the other connections of the same libmicrohttpd thread are not held up meanwhile.
+        public var isSlow: @Sendable (_ method: String, _ path: String) -> Bool = { _, _ in false }
+        /// How many slow handlers run at once; more wait their turn (this also bounds the
+        /// memory that password hashing takes).
+        public var slowWorkers: Int = 2
 
         public init(
             host: String = "127.0.0.1", port: UInt16 = 8443, tls: (certificate: String, key: String)? = nil,
@@ -70,14 +78,21 @@ public final class Server: @unchecked Sendable {
     private(set) var webSocketLoop: WebSocketLoop?
     /// Orders the loop's hand-back of upgraded connections before libmicrohttpd frees them.
     let upgradeCloseGate = UpgradeCloseGate()
+    /// Runs the slow handlers; `stop()` waits for them, as suspended connections must be
+    /// resumed before libmicrohttpd may stop.
+    let slowWorkers: WorkerPool
+    /// Slow requests whose connection is suspended or not yet answered after resuming.
+    let slowRequestsInFlight = DispatchGroup()
 
     public init(configuration: Configuration, handler: @escaping Handler) {
         self.configuration = configuration
         self.handler = handler
+        slowWorkers = WorkerPool(threads: configuration.slowWorkers, label: "slow request handlers")
     }
 
     deinit {
         stop()
+        slowWorkers.stop()
         retainedCStrings.forEach { free($0) }
         socketAddress?.deallocate()
     }
@@ -95,12 +110,14 @@ public final class Server: @unchecked Sendable {
 
     public func start() throws {
         var flags = UInt32(MHD_USE_INTERNAL_POLLING_THREAD.rawValue) | UInt32(MHD_USE_EPOLL.rawValue)
+        flags |= UInt32(MHD_ALLOW_SUSPEND_RESUME.rawValue)
         flags |= UInt32(MHD_USE_ERROR_LOG.rawValue) | UInt32(MHD_ALLOW_UPGRADE.rawValue)
         var options: [MHD_OptionItem] = []
         func option(_ kind: MHD_OPTION, _ value: Int, _ pointer: UnsafeMutableRawPointer? = nil) {
             options.append(MHD_OptionItem(option: kind, value: value, ptr_value: pointer))
         }
-        option(.THREAD_POOL_SIZE, max(1, configuration.threads))
+        // One thread is the internal polling thread itself (libmicrohttpd warns about a pool of one).
+        if configuration.threads > 1 { option(.THREAD_POOL_SIZE, configuration.threads) }
         option(.CONNECTION_TIMEOUT, configuration.connectionTimeout)
         option(.CONNECTION_LIMIT, configuration.maximumConnections)
         // Room for request headers (up to about 12 KiB); bodies are copied out as they arrive. An
@@ -164,6 +181,8 @@ public final class Server: @unchecked Sendable {
     /// listening.
     public func stop() {
         webSocketLoop?.stop()
+        // Suspended connections must be resumed, and are best answered, before libmicrohttpd stops.
+        _ = slowRequestsInFlight.wait(timeout: .now() + .seconds(10))
         if let daemon {
             MHD_stop_daemon(daemon)
             self.daemon = nil
@@ -209,6 +228,16 @@ final class RequestState {
     var discarded = 0
     /// The handler of an accepted WebSocket upgrade, until the socket is handed over.
     var webSocketHandler: (any WebSocketHandler)?
+    /// A slow handler's answer, set on its worker thread before the connection is resumed.
+    var finished: (request: Request, response: Response)?
+    /// Counted in `Server.slowRequestsInFlight` until answered or closed.
+    var inFlight: DispatchGroup?
+
+    /// The slow request is over: answered, or its connection closed.
+    func leaveInFlight() {
+        inFlight?.leave()
+        inFlight = nil
+    }
 }
 
 /// libmicrohttpd's C callbacks. They are static members of a type in a non-main file so that
@@ -239,6 +268,13 @@ enum MHDCallbacks {
             return .YES
         }
         let state = Unmanaged<RequestState>.fromOpaque(raw).takeUnretainedValue()
+
+        // The call after a slow handler resumed the connection: send its answer.
+        if let (request, response) = state.finished {
+            state.finished = nil
+            defer { state.leaveInFlight() }
+            return server.deliver(request, response, state, on: connection)
+        }
 
         // Middle calls: body bytes.
         if uploadDataSize.pointee > 0 {
@@ -285,11 +321,11 @@ enum MHDCallbacks {
             clientAddress: clientAddress(connection))
         if state.tooLarge { request.bodyLimitExceeded = server.configuration.maximumBodyBytes }
         state.body = []
-        let response = server.handler(request)
-        if response.webSocketHandler != nil {
-            return server.upgrade(request, response, state, on: connection)
+        if server.configuration.isSlow(request.method, request.path) {
+            server.runSlowly(request, state, on: connection)
+            return .YES
         }
-        return send(response, omitBody: methodText == "HEAD", on: connection)
+        return server.deliver(request, server.handler(request), state, on: connection)
     }
 
     /// Runs on the worker thread before libmicrohttpd frees a connection: see `UpgradeCloseGate`.
@@ -300,6 +336,7 @@ enum MHDCallbacks {
 
     static let completed: MHD_RequestCompletedCallback = { _, _, requestState, _ in
         guard let requestState, let raw = requestState.pointee else { return }
+        Unmanaged<RequestState>.fromOpaque(raw).takeUnretainedValue().leaveInFlight()
         Unmanaged<RequestState>.fromOpaque(raw).release()
         requestState.pointee = nil
     }
@@ -342,4 +379,37 @@ enum MHDCallbacks {
         mhd_shim_client_address(connection, &buffer, buffer.count)
         return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+extension Server {
+    func deliver(_ request: Request, _ response: Response, _ state: RequestState, on connection: OpaquePointer)
+        -> MHD_Result
+    {
+        if response.webSocketHandler != nil {
+            return upgrade(request, response, state, on: connection)
+        }
+        return MHDCallbacks.send(response, omitBody: request.method == "HEAD", on: connection)
+    }
+
+    /// Suspends the connection, runs the handler on a slow worker, and resumes the connection
+    /// with the answer in `state`; libmicrohttpd then calls the access handler again, which
+    /// sends it. Only the access handler may suspend; any thread may resume.
+    func runSlowly(_ request: Request, _ state: RequestState, on connection: OpaquePointer) {
+        slowRequestsInFlight.enter()
+        state.inFlight = slowRequestsInFlight
+        MHD_suspend_connection(connection)
+        let job = SlowJob(state: state, connection: connection)
+        slowWorkers.submit { [handler] in
+            job.state.finished = (request, handler(request))
+            MHD_resume_connection(job.connection)
+        }
+    }
+}
+
+/// What a slow worker needs of a suspended connection. libmicrohttpd does not touch either
+/// while the connection is suspended, and resuming orders the worker's write before the
+/// access handler's read.
+private struct SlowJob: @unchecked Sendable {
+    let state: RequestState
+    let connection: OpaquePointer
 }

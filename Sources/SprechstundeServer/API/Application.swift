@@ -143,6 +143,20 @@ public final class Application: Sendable {
         }
     }
 
+    /// Requests that hash or check a password with Argon2id (about 0.1 s of CPU on purpose): the
+    /// server runs them off its connection threads (`Server.Configuration.isSlow`).
+    @Sendable static func hashesPasswords(method: String, path: String) -> Bool {
+        switch method {
+        case "POST":
+            return path == "/api/v2/auth" || path == "/api/v2/client" || path == "/video/api/session"
+                || path == "/api/v2/users"
+        case "PUT", "PATCH":
+            return path.hasPrefix("/api/v2/users/")
+        default:
+            return false
+        }
+    }
+
     // MARK: helpers for route handlers
 
     func principal(_ request: Request) throws -> Principal {

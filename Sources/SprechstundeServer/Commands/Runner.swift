@@ -64,12 +64,12 @@ enum Runner {
         signal(SIGPIPE, SIG_IGN)
 
         let application = makeApplication(configuration, store: store)
-        let server = Server(
-            configuration: .init(
-                host: configuration.host, port: configuration.port, tls: try configuration.loadTLS(),
-                threads: configuration.threads, connectionTimeout: configuration.connectionTimeout,
-                maximumBodyBytes: configuration.maximumBodyBytes),
-            handler: application.handle)
+        var serverConfiguration = Server.Configuration(
+            host: configuration.host, port: configuration.port, tls: try configuration.loadTLS(),
+            threads: configuration.threads, connectionTimeout: configuration.connectionTimeout,
+            maximumBodyBytes: configuration.maximumBodyBytes)
+        serverConfiguration.isSlow = Application.hashesPasswords
+        let server = Server(configuration: serverConfiguration, handler: application.handle)
         do {
             try server.start()
         } catch {
