@@ -10,7 +10,7 @@ echo "==> Building (release; the first build takes a few minutes)"
 mkdir -p .build
 set +e
 swift build -c release --product sprechstunde 2>&1 | tee .build/demo-build.log \
-    | grep --line-buffered -E "Compiling [A-Za-z]+ |Build complete|error:" | sed -u 's/^/    /'
+    | grep --line-buffered -E "Compiling [A-Za-z]+ |Build complete|Build of product .* complete|error:" | sed -u 's/^/    /'
 status=${PIPESTATUS[0]}
 set -e
 if [[ $status -ne 0 ]]; then

@@ -5,6 +5,9 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 #include <microhttpd.h>
 
 static inline int mhd_shim_hex(char c) {
@@ -96,6 +99,18 @@ static inline int mhd_shim_connection_fd(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     return info ? info->connect_fd : -1;
 }
+
+/* libmicrohttpd's own messages, one line each and marked as such in the server's stderr. */
+static void mhd_shim_log(void *cls, const char *format, va_list arguments) {
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, format, arguments);
+    size_t length = strlen(line);
+    while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) line[--length] = '\0';
+    fprintf(stderr, "libmicrohttpd: %s\n", line);
+}
+
+static inline intptr_t mhd_shim_logger(void) { return (intptr_t)&mhd_shim_log; }
 
 static inline int mhd_shim_set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL, 0);

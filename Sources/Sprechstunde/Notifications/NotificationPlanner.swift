@@ -116,7 +116,7 @@ public struct NotificationPlanner: Sendable {
         staff: [User]
     ) -> [NewOutboxMessage] {
         let when = Self.dates(begin, settings.timeZone)
-        let subject = "Patienten-E-Mail ungültig / Patient e-mail invalid: \(when.german)"
+        let subject = "Patienten-E-Mail ungültig / Patient e-mail invalid: \(when.short)"
         let text = """
             Die Einladung an \(patientName) für die Videosprechstunde am \(when.german) konnte nicht zugestellt werden: \
             die Adresse \(address) wurde abgelehnt (\(reason)). Bitte prüfen Sie die Adresse.
@@ -169,19 +169,19 @@ public struct NotificationPlanner: Sendable {
         var english: String
         switch context.event.kind {
         case .appointmentCreated:
-            subject = "Ihr Video-Termin / Your video appointment: \(when.german)"
+            subject = "Ihr Video-Termin / Your video appointment: \(when.short)"
             german =
                 "Guten Tag \(patient.name),\n\n\(practice) hat für Sie eine Videosprechstunde am \(when.german) (\(payload.duration) Minuten) vereinbart."
             english =
                 "Hello \(patient.name),\n\n\(practice) has arranged a video consultation for you on \(when.english) (\(payload.duration) minutes)."
         case .appointmentChanged:
-            subject = "Ihr Video-Termin wurde geändert / Your video appointment has changed: \(when.german)"
+            subject = "Ihr Video-Termin wurde geändert / Your video appointment has changed: \(when.short)"
             german =
                 "Guten Tag \(patient.name),\n\nIhre Videosprechstunde bei \(practice) wurde geändert. Neuer Termin: \(when.german) (\(payload.duration) Minuten)."
             english =
                 "Hello \(patient.name),\n\nyour video consultation with \(practice) has changed. New time: \(when.english) (\(payload.duration) minutes)."
         case .appointmentDeleted:
-            subject = "Ihr Video-Termin wurde abgesagt / Your video appointment was cancelled: \(when.german)"
+            subject = "Ihr Video-Termin wurde abgesagt / Your video appointment was cancelled: \(when.short)"
             german =
                 "Guten Tag \(patient.name),\n\nIhre Videosprechstunde bei \(practice) am \(when.german) wurde abgesagt."
             english =
@@ -240,7 +240,7 @@ public struct NotificationPlanner: Sendable {
             english = "Appointment cancelled"
         }
         let link = "\(settings.baseURL)/video/\(payload.callID)"
-        let subject = "\(german) / \(english): \(when.german)"
+        let subject = "\(german) / \(english): \(when.short)"
         var text = """
             \(german): Videosprechstunde am \(when.german), \(payload.duration) Minuten, mit \(who).
             \(english): video consultation on \(when.english), \(payload.duration) minutes, with \(who).

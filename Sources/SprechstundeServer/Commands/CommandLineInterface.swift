@@ -21,8 +21,11 @@ public enum CommandLineInterface {
           notifications list    show notifications (e-mail, SMS) and their delivery state
           notifications retry   queue a failed notification again
 
-        Every command takes --help. Options can also be set as SPRECHSTUNDE_<OPTION> environment
-        variables (e.g. SPRECHSTUNDE_PORT=8443); flags win over the environment.
+        Every command takes --help. The options of demo, serve, migrate and purge can also be set
+        as SPRECHSTUNDE_<OPTION> environment variables (e.g. SPRECHSTUNDE_PORT=8443); flags win
+        over the environment. The other commands read only SPRECHSTUNDE_DATA_DIR and
+        SPRECHSTUNDE_DATABASE from it, so that a name or password never comes from there by
+        accident.
         """
 
     static let storeSpecs: [OptionSpec] = [
@@ -46,6 +49,12 @@ public enum CommandLineInterface {
             "company": ["create"], "user": ["create"], "client": ["create"], "notifications": ["list", "retry"],
         ]
         if let allowed = verbs[command] {
+            if let first = arguments.first, ["--help", "-h", "help"].contains(first) {
+                say(
+                    "usage: " + allowed.map { "sprechstunde \(command) \($0) [options]" }.joined(separator: "\n       ")
+                        + "\n\n'sprechstunde \(command) \(allowed[0]) --help' lists the options.")
+                return 0
+            }
             guard let verb = arguments.first, allowed.contains(verb) else {
                 let wanted = arguments.first.map { "'\($0)'" } ?? "nothing"
                 let choices = allowed.map { "'\($0)'" }.joined(separator: " or ")
@@ -55,6 +64,11 @@ public enum CommandLineInterface {
             arguments.removeFirst()
             name = "\(command) \(verb)"
         }
+        // Only the server's settings come from the environment; see the overview.
+        let storeVariables: Set<String> = ["SPRECHSTUNDE_DATA_DIR", "SPRECHSTUNDE_DATABASE"]
+        let environment =
+            ["serve", "demo", "migrate", "purge"].contains(name)
+            ? environment : environment.filter { storeVariables.contains($0.key) }
         do {
             switch name {
             case "serve": try serve(arguments, environment)

@@ -27,12 +27,17 @@ struct UsageError: Error, CustomStringConvertible {
 /// defaults in code.
 struct ParsedOptions {
     private var values: [String: String] = [:]
+    /// Options whose value came from the environment, with the variable's name.
+    private var fromEnvironment: [String: String] = [:]
     let command: String
 
     init(command: String, arguments: [String], specs: [OptionSpec], environment: [String: String]) throws {
         self.command = command
         for spec in specs {
-            if let value = environment[spec.environmentName], !value.isEmpty { values[spec.name] = value }
+            if let value = environment[spec.environmentName], !value.isEmpty {
+                values[spec.name] = value
+                fromEnvironment[spec.name] = spec.environmentName
+            }
         }
         var index = 0
         while index < arguments.count {
@@ -52,6 +57,7 @@ struct ParsedOptions {
                 let known = specs.map { "--" + $0.name }.joined(separator: ", ")
                 throw UsageError(description: "unknown option '--\(name)' for '\(command)'; known options: \(known)")
             }
+            fromEnvironment[name] = nil
             if spec.isFlag {
                 values[name] = inlineValue ?? "true"
             } else if let inlineValue {
@@ -69,12 +75,17 @@ struct ParsedOptions {
 
     func string(_ name: String) -> String? { values[name] }
 
+    /// How the user set `name`, for messages: the flag, or the environment variable that set it.
+    func named(_ name: String) -> String {
+        fromEnvironment[name].map { "\($0) (--\(name))" } ?? "--\(name)"
+    }
+
     func flag(_ name: String) throws -> Bool {
         guard let value = values[name] else { return false }
         switch value.lowercased() {
         case "1", "true", "yes", "on": return true
         case "0", "false", "no", "off": return false
-        default: throw UsageError(description: "--\(name) is a switch: give it without a value, or as true/false")
+        default: throw UsageError(description: "\(named(name)) is a switch: give it without a value, or as true/false")
         }
     }
 
@@ -83,7 +94,8 @@ struct ParsedOptions {
         guard let value = Int(text), range.contains(value) else {
             throw UsageError(
                 description:
-                    "--\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+                    "\(named(name)) must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'"
+            )
         }
         return value
     }
