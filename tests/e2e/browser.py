@@ -2,7 +2,8 @@
 
 Headless Debian Chromium driven by Selenium through `/usr/bin/chromedriver` (Selenium Manager
 cannot download here), with fake camera and microphone; coturn started by a fixture on
-127.0.0.1 with a configuration of its own. See DESIGN.md, "Testing real video".
+127.0.0.1 with a configuration of its own. Everything runs inside the loopback-only network
+namespace that scripts/test.sh creates.
 
 The video page exposes test hooks (docs/video.md and the client): `document.body.dataset.state`,
 `window.sprechstunde.connections()`, `await window.sprechstunde.mediaStats()` and

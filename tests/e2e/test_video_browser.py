@@ -3,8 +3,8 @@
 Each test makes a call through the API, opens the contract's entry URLs in the browsers, and
 checks what the pages expose (body[data-state], window.sprechstunde.mediaStats() / events) and
 what the server recorded (call logs, call status). One test runs the call through coturn with
-`iceTransportPolicy: relay`. See browser.py for the helpers and DESIGN.md ("Testing real
-video") for what these machines need.
+`iceTransportPolicy: relay`. See browser.py for the helpers (Chromium flags, chromedriver,
+coturn) and scripts/test.sh for the network namespace they run in.
 
 SPRECHSTUNDE_E2E_WEB_DIR points the servers at client files other than the built-in ones
 (`--web-dir`), e.g. the source directory while the client is being written.
