@@ -6,6 +6,8 @@ public struct HTTPError: Error, Sendable, Equatable {
     /// Validation errors by field, in the order found.
     public let fieldErrors: [(String, [String])]
     public let headers: [(String, String)]
+    /// A stable machine-readable reason, sent as `code` when set (the video pages' API).
+    public var code: String?
 
     public init(
         _ status: Status, _ message: String, fieldErrors: [(String, [String])] = [], headers: [(String, String)] = []
@@ -22,6 +24,7 @@ public struct HTTPError: Error, Sendable, Equatable {
 
     public var response: Response {
         var body: [(String, JSON)] = [("message", .string(message))]
+        if let code { body.append(("code", .string(code))) }
         if !fieldErrors.isEmpty {
             body.append(("errors", .object(fieldErrors.map { ($0.0, .array($0.1.map { .string($0) })) })))
         }

@@ -693,3 +693,15 @@ def test_many_tls_websockets_closing_at_once_leave_the_server_serving(server_fac
     finally:
         ws.close()
     assert storm.alive()
+
+
+def test_session_refusals_carry_a_code(server, api, video_call):
+    """Every refusal of the session API names its reason, so the page can show it."""
+    wrong = api.post("/video/api/session", {"call_id": video_call.id, "email": server.admin_email,
+                                            "password": "not the password"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == "signin-failed", wrong.text
+    incomplete = api.post("/video/api/session", {"call_id": video_call.id})
+    assert incomplete.status_code == 422 and incomplete.json()["code"] == "invalid-request", incomplete.text
+    assert "tan" in incomplete.json()["errors"]
+    bad_tan = api.post("/video/api/session", {"tan": "AAAA-BBBB-CCCC"})
+    assert bad_tan.status_code == 404 and bad_tan.json()["code"] == "tan-invalid", bad_tan.text

@@ -42,29 +42,33 @@ extension Application {
         }
 
         router.post("/video/api/session") { [self] request in
-            var body = try RequestBody(request)
-            let callID = body.int("call_id")
-            let tan = body.string("tan")
-            let tid = body.string("tid")
-            let email = body.string("email")
-            let password = body.string("password")
-            try body.check()
-            let credential: VideoEntryService.Credential
-            if let tan {
-                credential = .tan(tan, callID: callID)
-            } else if let tid, let callID {
-                guard let token = CallAccessService.decodeTid(tid) else { throw CallAccessService.Refusal.otpInvalid }
-                credential = .oneTimePassword(token, callID: callID)
-            } else if let email, let password, let callID {
-                credential = .password(email: email, password: password, callID: callID)
-            } else {
-                throw DomainError.invalid(
-                    "tan",
-                    "Send tan (with call_id to go straight in), or call_id with tid, or call_id with email and password."
-                )
+            try withVideoCodes {
+                var body = try RequestBody(request)
+                let callID = body.int("call_id")
+                let tan = body.string("tan")
+                let tid = body.string("tid")
+                let email = body.string("email")
+                let password = body.string("password")
+                try body.check()
+                let credential: VideoEntryService.Credential
+                if let tan {
+                    credential = .tan(tan, callID: callID)
+                } else if let tid, let callID {
+                    guard let token = CallAccessService.decodeTid(tid) else {
+                        throw CallAccessService.Refusal.otpInvalid
+                    }
+                    credential = .oneTimePassword(token, callID: callID)
+                } else if let email, let password, let callID {
+                    credential = .password(email: email, password: password, callID: callID)
+                } else {
+                    throw DomainError.invalid(
+                        "tan",
+                        "Send tan (with call_id to go straight in), or call_id with tid, or call_id with email and password."
+                    )
+                }
+                let admission = try video.enter(credential, from: clientAddress(request))
+                return .json(Wire.videoSession(admission, ice: video.ice), status: 201)
             }
-            let admission = try video.enter(credential, from: clientAddress(request))
-            return .json(Wire.videoSession(admission, ice: video.ice), status: 201)
         }
         router.get("/video/api/session") { [self] request in
             .json(Wire.videoSession(try video.session(token: request.bearerToken), ice: video.ice))
@@ -95,6 +99,24 @@ extension Application {
         }
         return settings.webAssets.response("call.html", headers: pageHeaders())
             ?? HTTPError(.serviceUnavailable, "The video client is not part of this build.").response
+    }
+
+    /// The session API answers every refusal with a `code` the page can show (docs/video.md);
+    /// the entry refusals carry theirs already, the account ones get one here.
+    func withVideoCodes<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as DomainError {
+            var failure = Self.httpError(for: error)
+            switch error.kind {
+            case .unauthenticated: failure.code = "signin-failed"
+            case .forbidden: failure.code = "not-a-participant"
+            case .throttled: failure.code = "throttled"
+            case .validation: failure.code = "invalid-request"
+            default: break
+            }
+            throw failure
+        }
     }
 
     func videoCallID(_ request: Request) throws -> Call.ID {
