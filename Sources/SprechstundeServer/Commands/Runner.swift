@@ -83,7 +83,9 @@ enum Runner {
         let maintenance = Maintenance(application: application, endGrace: Int64(configuration.endGraceSeconds))
         maintenance.start()
         onListening(base)
-        say("Sprechstunde listening on \(base)")
+        // A URL one can open; 0.0.0.0 (the default) also takes connections on every other address.
+        let everywhere = configuration.host == "0.0.0.0" ? " (and on every other address of this machine)" : ""
+        say("Sprechstunde listening on \(base)\(everywhere)")
 
         var received: Int32 = 0
         sigwait(&signals, &received)
