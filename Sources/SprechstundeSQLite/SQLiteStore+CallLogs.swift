@@ -90,6 +90,12 @@ extension SQLiteStore: CallLogStore {
                 WHERE status = 1 AND deleted_at IS NULL
                   AND NOT EXISTS (SELECT 1 FROM call_logs l WHERE l.call_id = calls.id AND l.end_at IS NULL)
                   AND coalesce((SELECT max(l.end_at) FROM call_logs l WHERE l.call_id = calls.id), started_at, 0) < ?2
+                  -- Patients alone (early, or waiting in vain) do not end an appointment: a doctor
+                  -- (any ak user of the call) must have been in it, or its planned time be over.
+                  AND (EXISTS (SELECT 1 FROM call_logs l JOIN call_participants p
+                                 ON p.call_id = l.call_id AND p.user_id = l.user_id
+                               WHERE l.call_id = calls.id AND p.role != 'tanuser')
+                       OR begin + duration * 60 < ?2)
                 RETURNING id
                 """, [.int(now), .int(emptySince)]
             ).compactMap { $0.int(0) }

@@ -169,6 +169,14 @@ extension SQLiteStore: CallStore {
         try database.read { try Self.loadCall(id, in: $0) }
     }
 
+    public func callIncludingDeleted(id: Call.ID) throws -> Call? {
+        try database.read { connection in
+            guard let row = try connection.query("SELECT \(Self.callColumns) FROM calls WHERE id = ?", [.int(id)]).first
+            else { return nil }
+            return try Self.attachParticipants([Self.call(row)], in: connection).first
+        }
+    }
+
     public func calls(_ query: CallQuery) throws -> Page<Call> {
         try database.read { connection in
             var filter = SQLFilter("deleted_at IS NULL")

@@ -55,6 +55,12 @@ extension SQLiteStore: CompanyStore {
                     user_id IN (SELECT id FROM users WHERE company_id = ?2)
                     OR client_id IN (SELECT id FROM machine_clients WHERE company_id = ?2))
                 """, [.int(now), .int(id)])
+            // Everyone's video sessions in the company's calls, patients' included.
+            try connection.run(
+                """
+                DELETE FROM video_sessions WHERE user_id IN (SELECT id FROM users WHERE company_id = ?1)
+                    OR call_id IN (SELECT id FROM calls WHERE company_id = ?1)
+                """, [.int(id)])
             try connection.run(
                 "UPDATE users SET deleted_at = ?1 WHERE company_id = ?2 AND deleted_at IS NULL", [.int(now), .int(id)])
             try connection.run(

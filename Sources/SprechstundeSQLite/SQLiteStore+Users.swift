@@ -151,6 +151,7 @@ extension SQLiteStore: UserStore {
                 try connection.run(
                     "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                     [.int(user.updatedAt), .int(user.id)])
+                try connection.run("DELETE FROM video_sessions WHERE user_id = ?", [.int(user.id)])
             }
         }
     }
@@ -162,6 +163,7 @@ extension SQLiteStore: UserStore {
             try connection.run(
                 "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                 [.int(now), .int(id)])
+            try connection.run("DELETE FROM video_sessions WHERE user_id = ?", [.int(id)])
         }
     }
 }

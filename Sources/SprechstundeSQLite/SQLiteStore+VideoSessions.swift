@@ -37,6 +37,14 @@ extension SQLiteStore: VideoSessionStore {
         }
     }
 
+    public func videoSessionIsLive(id: Int64, now: Int64) throws -> Bool {
+        try database.read { connection in
+            try !connection.query(
+                "SELECT 1 FROM video_sessions WHERE id = ? AND expires_at > ?", [.int(id), .int(now)]
+            ).isEmpty
+        }
+    }
+
     public func recordConsent(userID: User.ID, dataAgreed: Bool, descriptionsAgreed: Bool, now: Int64) throws {
         _ = try write { connection in
             try connection.run(

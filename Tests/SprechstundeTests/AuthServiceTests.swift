@@ -96,6 +96,44 @@ struct AuthServiceTests {
         expectDomainError(.unauthenticated) { try world.auth.authenticate(token: token) }
     }
 
+    @Test("locking, a new password, deleting the user or the company also end video sessions")
+    func videoSessionsEndWithTheAccount() throws {
+        let world = try World()
+        let call = try world.makeCall(by: world.doctorA)
+        let patient = try world.tanParticipant(call)
+        func session(_ userID: User.ID) throws -> Int64 {
+            try world.store.insertVideoSession(
+                tokenHash: Crypto.sha256(Crypto.randomAlphanumeric(48)), callID: call.id, userID: userID, tan: nil,
+                waitingArea: false, expiresAt: world.clock.now + 3600, now: world.clock.now
+            ).id
+        }
+        func live(_ id: Int64) throws -> Bool { try world.store.videoSessionIsLive(id: id, now: world.clock.now) }
+        let admin = world.principal(world.adminA)
+
+        let locked = try session(world.doctorA.id)
+        let bystander = try session(world.doctorA2.id)
+        var lock = UserInput()
+        lock.isUnlocked = false
+        _ = try world.users.update(as: admin, id: world.doctorA.id, lock)
+        #expect(try !live(locked))
+        #expect(try live(bystander))
+
+        var password = UserInput()
+        password.password = "ein-neues-passwort-1"
+        _ = try world.users.update(as: admin, id: world.doctorA2.id, password)
+        #expect(try !live(bystander))
+
+        let deleted = try session(world.assistantA.id)
+        try world.users.delete(as: admin, id: world.assistantA.id)
+        #expect(try !live(deleted))
+
+        let patientSession = try session(patient.userID)
+        let adminSession = try session(world.adminA.id)
+        try world.companies.delete(as: world.principal(world.superadmin), id: world.companyA.id)
+        #expect(try !live(patientSession))
+        #expect(try !live(adminSession))
+    }
+
     @Test("a password change ends the sessions; the new password works")
     func passwordChange() throws {
         let world = try World()

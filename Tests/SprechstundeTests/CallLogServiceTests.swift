@@ -141,6 +141,36 @@ struct CallLogServiceTests {
         try world.callLogs.roomStayedEmpty(callID: planned.id)
     }
 
+    @Test("patients alone do not end an appointment: only after a doctor was in it, or its planned time is over")
+    func patientsAloneDoNotEndACall() throws {
+        let early = try world.makeCall(by: world.doctorA, duration: 30, begin: world.clock.now + 3 * 86_400)
+        let patient = try world.tanParticipant(early)
+        let visit = try world.callLogs.join(callID: early.id, userID: patient.userID, tan: patient.tan)
+        world.clock.advance(60)
+        try world.callLogs.leave(logID: visit.id)
+        world.clock.advance(3600)
+        #expect(try world.callLogs.endIdleCalls(grace: 30).isEmpty)
+        #expect(try world.store.call(id: early.id)?.status == .running)
+        // The doctor holds it at its time; then an empty room ends it as usual.
+        world.clock.advance(3 * 86_400 - 3660)
+        let held = try world.callLogs.join(callID: early.id, userID: world.doctorA.id, tan: nil)
+        world.clock.advance(600)
+        try world.callLogs.leave(logID: held.id)
+        world.clock.advance(31)
+        #expect(try world.callLogs.endIdleCalls(grace: 30) == [early.id])
+
+        // A patient who waited in vain: the call ends once its planned time is over.
+        let missed = try world.makeCall(by: world.doctorA, duration: 30)
+        let waiting = try world.tanParticipant(missed)
+        let wait = try world.callLogs.join(callID: missed.id, userID: waiting.userID, tan: waiting.tan)
+        world.clock.advance(300)
+        try world.callLogs.leave(logID: wait.id)
+        world.clock.advance(60)
+        #expect(try world.callLogs.endIdleCalls(grace: 30).isEmpty)
+        world.clock.advance(30 * 60)
+        #expect(try world.callLogs.endIdleCalls(grace: 30) == [missed.id])
+    }
+
     @Test("running calls end once their room has been empty for the grace period")
     func endIdleCalls() throws {
         let left = try world.makeCall(by: world.doctorA)

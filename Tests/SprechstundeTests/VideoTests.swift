@@ -187,6 +187,22 @@ struct VideoEntryTests {
         }
     }
 
+    @Test("whether a call exists, ended or was deleted is told only to its participants")
+    func noOracleForOutsiders() throws {
+        let deleted = try world.makeCall(by: world.doctorA)
+        try world.calls.delete(as: world.principal(world.doctorA), id: deleted.id)
+        for id in [call.id, deleted.id, 999_999] {
+            expectDomainError(.forbidden) {
+                try video.enter(
+                    .password(email: world.adminB.email!, password: World.password, callID: id), from: address)
+            }
+        }
+        #expect(throws: CallAccessService.Refusal.callDeleted) {
+            try video.enter(
+                .password(email: world.doctorA.email!, password: World.password, callID: deleted.id), from: address)
+        }
+    }
+
     @Test("consent is recorded for the TAN user")
     func consent() throws {
         let tan = try #require(try world.tanParticipant(call).tan)

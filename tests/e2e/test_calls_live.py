@@ -661,12 +661,16 @@ def test_call_logs_per_page_10000_is_allowed(api, practice):
 
 
 def test_a_held_call_ends_once_its_room_stayed_empty(api, server, practice):
-    """Status 2 comes from the server's idle check: running, nobody in the room for the grace period."""
+    """Status 2 comes from the server's idle check: running, held (an ak user of the call was in
+    it), nobody in the room for the grace period. A patient alone does not end it."""
     empty = create_call(api, practice.admin_token, tan_username="Emil")
     occupied = create_call(api, practice.admin_token, tan_username="Olga")
+    alone = create_call(api, practice.admin_token, tan_username="Anna")
     now = int(time.time())
-    seed_call_session(server, empty["id"], [SeededSession(tan_users(empty)[0]["id"], now - 120, now - 60)])
+    seed_call_session(server, empty["id"], [SeededSession(tan_users(empty)[0]["id"], now - 120, now - 60),
+                                            SeededSession(practice.tenant.admin_id, now - 110, now - 61)])
     seed_call_session(server, occupied["id"], [SeededSession(tan_users(occupied)[0]["id"], now - 120)])
+    seed_call_session(server, alone["id"], [SeededSession(tan_users(alone)[0]["id"], now - 120, now - 60)])
     deadline = time.time() + 20
     status = None
     while time.time() < deadline:
@@ -677,6 +681,8 @@ def test_a_held_call_ends_once_its_room_stayed_empty(api, server, practice):
     assert status == 2, "a running call whose room stayed empty past the grace period has ended"
     still = api.get(f"/api/v2/calls/{occupied['id']}", token=practice.admin_token, expect=200).json()["data"]
     assert still["status"] == 1, "somebody is still in the room: the call keeps running"
+    waited = api.get(f"/api/v2/calls/{alone['id']}", token=practice.admin_token, expect=200).json()["data"]
+    assert waited["status"] == 1, "a patient alone before the planned end does not end the call"
     # Ended is final: it can no longer be changed or deleted.
     assert api.patch(f"/api/v2/calls/{empty['id']}", {"duration": 20}, token=practice.admin_token).status_code == 409
     assert api.delete(f"/api/v2/calls/{empty['id']}", token=practice.admin_token).status_code == 409

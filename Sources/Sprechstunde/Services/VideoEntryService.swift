@@ -63,11 +63,12 @@ public final class VideoEntryService: Sendable {
             entry = try access.redeemOneTimePassword(token, callID: callID, from: address)
         case .password(let email, let password, let callID):
             let user = try auth.verifyPassword(email: email, password: password, from: address)
-            guard let call = try store.call(id: callID) else { throw CallAccessService.Refusal.callDeleted }
+            // Whether the call exists, ended or was deleted is told only to its participants.
+            guard let call = try store.callIncludingDeleted(id: callID), let participant = call.participant(user.id),
+                participant.role != .tanuser
+            else { throw DomainError.forbidden("You do not take part in this call.") }
+            if call.deletedAt != nil { throw CallAccessService.Refusal.callDeleted }
             if call.status == .ended { throw CallAccessService.Refusal.callEnded }
-            guard let participant = call.participant(user.id), participant.role != .tanuser else {
-                throw DomainError.forbidden("You do not take part in this call.")
-            }
             entry = CallAccessService.Entry(call: call, participant: participant)
         }
         let token = Crypto.randomAlphanumeric(48)

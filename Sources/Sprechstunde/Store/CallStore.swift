@@ -85,6 +85,9 @@ public protocol CallStore: Sendable {
     func insertCall(_ call: NewCall, event: CallEventKind?, now: Int64) throws -> Call
     /// Not deleted, with participants.
     func call(id: Call.ID) throws -> Call?
+    /// Also a deleted one (`deletedAt` set), with participants: to tell its participants why
+    /// they cannot enter.
+    func callIncludingDeleted(id: Call.ID) throws -> Call?
     /// Newest first.
     func calls(_ query: CallQuery) throws -> Page<Call>
     /// Stores begin, duration, description, extid, extendable and moves the TANs' validity
@@ -130,7 +133,8 @@ public protocol CallLogStore: Sendable {
     /// Oldest first.
     func callLogs(_ query: CallLogQuery) throws -> Page<CallLog>
     /// Ends running calls whose room has had nobody in it since `emptySince` (no open log
-    /// entry, the last one closed before then). Returns their ids.
+    /// entry, the last one closed before then) and that were held: an ak user of the call was
+    /// in it, or its planned end lies before `emptySince`. Returns their ids.
     func endIdleCalls(emptySince: Int64, now: Int64) throws -> [Call.ID]
     /// Sets status (and started/ended times) of the call.
     func setCallStatus(id: Call.ID, status: CallStatus, now: Int64) throws

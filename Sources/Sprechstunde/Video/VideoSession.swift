@@ -30,6 +30,9 @@ public protocol VideoSessionStore: Sendable {
     ) throws -> VideoSession
     /// The unexpired session with this token hash.
     func videoSession(tokenHash: [UInt8], now: Int64) throws -> VideoSession?
+    /// Whether the session still exists and has not expired: locking or deleting its account,
+    /// a new password or deleting the company removes it (with the account's API tokens).
+    func videoSessionIsLive(id: Int64, now: Int64) throws -> Bool
     /// Records a TAN user's consent; consent once given is never taken back here.
     func recordConsent(userID: User.ID, dataAgreed: Bool, descriptionsAgreed: Bool, now: Int64) throws
     func purgeExpiredVideoSessions(before: Int64) throws -> Int

@@ -333,9 +333,23 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
             for peer in peers.values where peer.socket != nil {
                 if let logID = peer.logID { try? callLogs.stillThere(logID: logID) }
             }
+            endRevokedSessions(now: now)
         }
         if ticks % 5 == 0 {
             for callID in Array(rooms.keys) { checkTime(callID, now: now) }
+        }
+    }
+
+    /// Pages whose session was ended meanwhile (account locked or deleted, new password,
+    /// company deleted) leave the call; their page shows why.
+    private func endRevokedSessions(now: Int64) {
+        for peer in Array(peers.values) {
+            guard (try? store.videoSessionIsLive(id: peer.admission.session.id, now: now)) == false else { continue }
+            if let socket = peer.socket {
+                send(socket, error: "session-invalid", "Your session has ended; please sign in again.")
+                socket.close(code: Close.sessionInvalid, reason: "session ended")
+            }
+            depart(peer, reason: "session ended")
         }
     }
 

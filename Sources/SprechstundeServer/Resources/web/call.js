@@ -26,6 +26,8 @@ const app = {
   timeOver: null,
   stopMeter: () => {},
   waiting: new Map(), // peer id → entry (doctors)
+  remoteMedia: new Map(), // peer id → {video, audio} as that page last said (`media` signals)
+  sentMedia: null, // the JSON of the state last sent to everyone
   timers: [],
   prejoin: null, // resolves the straight-in flow once media is settled
 };
@@ -603,6 +605,7 @@ function handleMessage(message) {
     case 'participant-left':
       return removeParticipant(message.peer_id, message.participant);
     case 'signal':
+      if (app.joinedCall && message.from && message.data?.media) return remoteMediaState(message.from, message.data.media);
       if (app.joinedCall && message.from) {
         const known = app.mesh.get(message.from);
         if (!known) addParticipant(message.from, { id: null, name: '', role: '' }, false, true);
@@ -636,6 +639,9 @@ function welcome(message) {
       announce('call.socket.back');
       reconcile(message.participants || []);
       app.mesh.resendPending();
+      // A camera or microphone switched while the socket was away: say it again.
+      app.sentMedia = null;
+      sendMediaState();
       return;
     }
   } else if (app.mesh.size) {
@@ -711,6 +717,7 @@ function addParticipant(peerId, participant, initiator, quiet = false) {
   const peer = app.mesh.ensure(peerId, participant);
   createTile(peer);
   if (initiator) app.mesh.offer(peer);
+  sendMediaState(peerId);
   if (!quiet) {
     emit('participant-joined', { participant });
     if (participant?.name) announce('call.joined', { name: participant.name });
@@ -721,6 +728,7 @@ function addParticipant(peerId, participant, initiator, quiet = false) {
 function removeParticipant(peerId, participant) {
   const peer = app.mesh?.remove(peerId);
   tileOf(peerId)?.remove();
+  app.remoteMedia.delete(peerId);
   if (peer || participant) {
     const who = participant || peer?.participant;
     if (peer) {
@@ -757,6 +765,7 @@ function createTile(peer) {
   tile.querySelector('.avatar').textContent = initials(peer.participant?.name);
   bind(tile.querySelector('.tile-state'), 'call.connecting');
   $('remote-videos').append(tile);
+  showRemoteMedia(peer.id);
   const watchFrames = () => {
     if (typeof video.requestVideoFrameCallback === 'function') {
       video.requestVideoFrameCallback(() => {
@@ -811,6 +820,7 @@ function connectionState(peer) {
   if (state === 'connected') {
     label.textContent = '';
     delete label.dataset.i18n;
+    sendMediaState(peer.id);
   } else if (state === 'disconnected' || state === 'failed') {
     bind(label, 'call.reconnecting');
   } else if (state === 'new' || state === 'connecting') {
@@ -840,6 +850,51 @@ function updateToggles() {
     state.textContent = '';
     delete state.dataset.i18n;
   }
+  $('local-mic').hidden = !!mic && mic.enabled;
+  bind($('local-mic').querySelector('.tile-mic-text'), mic ? 'call.mic.off' : 'call.mic.none');
+  sendMediaState();
+}
+
+// ---------------------------------------------------------------- camera and microphone state of the others
+
+/** What this page sends: video (camera on, or a screen shared) and sound. */
+function localMediaState() {
+  const video = outgoingVideo();
+  const audio = track('audio');
+  return {
+    video: !!video && video.enabled && video.readyState !== 'ended',
+    audio: !!audio && audio.enabled && audio.readyState !== 'ended',
+  };
+}
+
+/**
+ * Tells `peerId` (default: everyone in the call, when the state changed) whether our camera and
+ * microphone are on: a `signal` with `data: {media: {video, audio}}` (docs/video.md).
+ */
+function sendMediaState(peerId) {
+  if (!app.joinedCall || !app.mesh || !app.signaling) return;
+  const media = localMediaState();
+  if (!peerId) {
+    const json = JSON.stringify(media);
+    if (json === app.sentMedia) return;
+    app.sentMedia = json;
+  }
+  const targets = peerId ? [peerId] : app.mesh.list().map((peer) => peer.id);
+  for (const to of targets) app.signaling.send({ type: 'signal', to, data: { media } });
+}
+
+function remoteMediaState(peerId, media) {
+  app.remoteMedia.set(peerId, { video: media.video !== false, audio: media.audio !== false });
+  showRemoteMedia(peerId);
+}
+
+function showRemoteMedia(peerId) {
+  const tile = tileOf(peerId);
+  const media = app.remoteMedia.get(peerId);
+  if (!tile || !media) return;
+  tile.dataset.camera = media.video ? 'on' : 'off';
+  tile.querySelector('.tile-camera').hidden = media.video;
+  tile.querySelector('.tile-mic').hidden = media.audio;
 }
 
 function setToggle(button, on) {
@@ -944,6 +999,13 @@ function wireControls() {
     $('toggle-settings').setAttribute('aria-pressed', panel.hidden ? 'false' : 'true');
     if (!panel.hidden) $('camera-select').focus();
   });
+  document.addEventListener('keydown', (event) => {
+    // Escape closes the devices panel and returns to its button.
+    if (event.key !== 'Escape' || $('settings-panel').hidden || app.state !== 'in-call') return;
+    $('settings-panel').hidden = true;
+    $('toggle-settings').setAttribute('aria-pressed', 'false');
+    $('toggle-settings').focus();
+  });
   $('enable-sound').addEventListener('click', () => {
     for (const video of $('remote-videos').querySelectorAll('video')) {
       video.muted = false;
@@ -981,8 +1043,12 @@ function relative(seconds) {
 function renderWaitingList(entries) {
   const list = $('waiting-list');
   const fresh = new Map(entries.map((entry) => [entry.peer_id, entry]));
+  const removed = new Set();
   for (const item of [...list.children]) {
-    if (!fresh.has(item.dataset.peerId)) item.remove();
+    if (!fresh.has(item.dataset.peerId)) {
+      removed.add(item.dataset.peerId);
+      item.remove();
+    }
   }
   for (const entry of entries) {
     if (!app.waiting.has(entry.peer_id) && app.joinedCall && app.session?.doctor) {
@@ -1012,13 +1078,29 @@ function renderWaitingList(entries) {
   $('waiting-panel').dataset.count = String(entries.length);
   refreshWaitingTimes();
   if (app.joinedCall) updateAlone();
+  refocusAfterDecision(removed);
 }
 
 function decide(item, type) {
+  // Where the keyboard goes once the entry has left the list (see renderWaitingList).
+  app.decided = { peerId: item.dataset.peerId, index: [...item.parentElement.children].indexOf(item) };
   for (const button of item.querySelectorAll('button')) button.disabled = true;
   if (!app.signaling?.send({ type, peer_id: item.dataset.peerId })) {
     for (const button of item.querySelectorAll('button')) button.disabled = false;
+    app.decided = null;
   }
+}
+
+/** After admit or decline: focus on the next waiting entry, else on the waiting room's heading. */
+function refocusAfterDecision(removed) {
+  const decided = app.decided;
+  if (!decided || !removed.has(decided.peerId)) return;
+  app.decided = null;
+  const active = document.activeElement;
+  // Only if the keyboard was on the entry (its disabled button lets go of the focus) or nowhere.
+  if (active && active !== document.body && document.contains(active)) return;
+  const next = $('waiting-list').children[decided.index];
+  (next?.querySelector('button.admit') || $('waiting-panel-title')).focus();
 }
 
 function refreshWaitingTimes() {
