@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 #include <microhttpd.h>
 
 static inline int mhd_shim_hex(char c) {
@@ -100,14 +102,37 @@ static inline int mhd_shim_connection_fd(struct MHD_Connection *connection) {
     return info ? info->connect_fd : -1;
 }
 
-/* libmicrohttpd's own messages, one line each and marked as such in the server's stderr. */
+/* libmicrohttpd's own messages, one line each and marked as such in the server's stderr. At most
+   20 a second: a client that opens and drops connections in a loop must not be able to fill the
+   disk; what is left out is counted. */
+static pthread_mutex_t mhd_shim_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static time_t mhd_shim_log_second = 0;
+static unsigned mhd_shim_log_lines = 0;
+static unsigned long mhd_shim_log_dropped = 0;
+
 static void mhd_shim_log(void *cls, const char *format, va_list arguments) {
     (void)cls;
     char line[512];
     vsnprintf(line, sizeof line, format, arguments);
     size_t length = strlen(line);
     while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) line[--length] = '\0';
-    fprintf(stderr, "libmicrohttpd: %s\n", line);
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mhd_shim_log_lock);
+    if (now != mhd_shim_log_second) {
+        if (mhd_shim_log_dropped > 0) {
+            fprintf(stderr, "libmicrohttpd: (%lu more messages left out)\n", mhd_shim_log_dropped);
+        }
+        mhd_shim_log_second = now;
+        mhd_shim_log_lines = 0;
+        mhd_shim_log_dropped = 0;
+    }
+    if (mhd_shim_log_lines < 20) {
+        mhd_shim_log_lines += 1;
+        fprintf(stderr, "libmicrohttpd: %s\n", line);
+    } else {
+        mhd_shim_log_dropped += 1;
+    }
+    pthread_mutex_unlock(&mhd_shim_log_lock);
 }
 
 static inline intptr_t mhd_shim_logger(void) { return (intptr_t)&mhd_shim_log; }
