@@ -331,6 +331,7 @@ def test_deleted_calls_and_spent_passwords_are_refused(video_server, practice, b
         (f"/video/login?tan={tan}", 410, "call-deleted"),
         (f"/video/{spent_call.id}?tid={tid(otp)}", 404, "otp-invalid"),
         (f"/video/{spent_call.id}?tan=AAAA-BBBB-CCCC", 404, "tan-invalid"),
+        ("/video/abc", 404, "bad-link"),
     ]
     page = browser_factory("refused")
     for path, status, code in cases:

@@ -17,6 +17,8 @@ public final class CallAccessService: Sendable {
         case otpInvalid = "otp-invalid"
         case callDeleted = "call-deleted"
         case callEnded = "call-ended"
+        /// The address itself is broken (no call id where one belongs).
+        case badLink = "bad-link"
     }
 
     /// A checked entry: which call, as whom.

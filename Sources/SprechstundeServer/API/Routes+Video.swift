@@ -123,7 +123,7 @@ extension Application {
         do {
             return try pathID(request, "callId")
         } catch {
-            throw CallAccessService.Refusal.callDeleted
+            throw CallAccessService.Refusal.badLink
         }
     }
 

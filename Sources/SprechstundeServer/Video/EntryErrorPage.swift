@@ -44,6 +44,11 @@ enum EntryErrorPage {
                 status: 410,
                 german: ("Dieser Termin wurde abgesagt", "Die Videosprechstunde existiert nicht mehr."),
                 english: ("This appointment was cancelled", "The video consultation no longer exists."))
+        case CallAccessService.Refusal.badLink.rawValue:
+            return Text(
+                status: 404,
+                german: ("Dieser Link ist unvollständig oder falsch", "Bitte prüfen Sie, ob er ganz kopiert wurde."),
+                english: ("This link is incomplete or wrong", "Please check that it was copied completely."))
         case CallAccessService.Refusal.callEnded.rawValue:
             return Text(
                 status: 410,
