@@ -763,6 +763,8 @@ function createTile(peer) {
   video.setAttribute('aria-label', peer.participant?.name || '');
   tile.querySelector('.tile-name').textContent = peer.participant?.name || '';
   tile.querySelector('.avatar').textContent = initials(peer.participant?.name);
+  bind(tile.querySelector('.tile-camera'), 'call.camera.off');
+  bind(tile.querySelector('.tile-mic-text'), 'call.mic.off');
   bind(tile.querySelector('.tile-state'), 'call.connecting');
   $('remote-videos').append(tile);
   showRemoteMedia(peer.id);
@@ -852,6 +854,7 @@ function updateToggles() {
   }
   $('local-mic').hidden = !!mic && mic.enabled;
   bind($('local-mic').querySelector('.tile-mic-text'), mic ? 'call.mic.off' : 'call.mic.none');
+  bindAttr($('local-mic'), 'title', mic ? 'call.mic.off' : 'call.mic.none');
   sendMediaState();
 }
 
