@@ -25,7 +25,7 @@ enum EntryErrorPage {
             return Text(
                 status: 410,
                 german: (
-                    "Dieser Zugangscode ist abgelaufen", "Bitte bitten Sie die Praxis um einen neuen Termin-Link."
+                    "Dieser Zugangscode ist abgelaufen", "Bitte fordern Sie bei der Praxis einen neuen Termin-Link an."
                 ),
                 english: ("This access code has expired", "Please ask the practice for a new appointment link."))
         case CallAccessService.Refusal.otpInvalid.rawValue:
@@ -33,11 +33,11 @@ enum EntryErrorPage {
                 status: 404,
                 german: (
                     "Dieser Anmelde-Link ist ungültig oder wurde bereits benutzt",
-                    "Einmal-Links gelten nur einmal und kurze Zeit. Öffnen Sie den Termin erneut aus Ihrem Praxissystem."
+                    "Einmal-Links sind nur einmal und nur kurze Zeit gültig. Öffnen Sie den Termin erneut aus Ihrem Praxissystem."
                 ),
                 english: (
                     "This sign-in link is invalid or has been used already",
-                    "One-time links work once and briefly. Open the appointment again from your practice system."
+                    "One-time links can be used only once and expire quickly. Open the appointment again from your practice system."
                 ))
         case CallAccessService.Refusal.callDeleted.rawValue:
             return Text(
@@ -71,6 +71,7 @@ enum EntryErrorPage {
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(escape(text.german.title)) / \(escape(text.english.title))</title>
+            <link rel="icon" href="/video/assets/favicon.svg" type="image/svg+xml">
             <link rel="stylesheet" href="/video/assets/call.css">
             <script type="module" src="/video/assets/error.js"></script>
             </head>
@@ -78,7 +79,7 @@ enum EntryErrorPage {
             <main>
             <section lang="de"><h1>\(escape(text.german.title))</h1><p>\(escape(text.german.detail))</p></section>
             <section lang="en"><h1>\(escape(text.english.title))</h1><p>\(escape(text.english.detail))</p></section>
-            <p class="error-code">\(escape(code))</p>
+            <p class="error-code"><span class="error-code-label"><span lang="de">Fehlercode</span> / <span lang="en">Error code</span></span>: <code>\(escape(code))</code></p>
             </main>
             </body>
             </html>

@@ -11,5 +11,13 @@ if (body && body.classList.contains('entry-error')) {
   if (first && first.parentElement.firstElementChild !== first) {
     first.parentElement.insertBefore(first, first.parentElement.firstElementChild);
     document.documentElement.lang = preferred;
+    // The title follows: the language shown first, then the other.
+    const titles = [...document.querySelectorAll('main > section[lang] h1')].map((h1) => h1.textContent.trim());
+    if (titles.length) document.title = titles.join(' / ');
+    // "Error code / Fehlercode" in the same order.
+    const label = document.querySelector('.error-code-label');
+    const mine = label?.querySelector(`span[lang="${preferred}"]`);
+    const other = label?.querySelector(`span:not([lang="${preferred}"])`);
+    if (mine && other) label.replaceChildren(mine, ' / ', other);
   }
 }
