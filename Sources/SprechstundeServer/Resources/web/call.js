@@ -54,11 +54,16 @@ function announce(key, args) {
   setTimeout(() => bind(announcer, key, args), 30);
 }
 
+/** A notice over the page (over the videos in the call: the layout does not move); read out by `announce`. */
 function showBanner(key, args, tone = 'info') {
   const banner = $('banner');
+  const stage = document.querySelector('.stage');
+  const home = app.state === 'in-call' ? stage : $('main');
+  if (banner.parentElement !== home) home.prepend(banner);
   bind(banner, key, args);
   banner.dataset.tone = tone;
   banner.hidden = false;
+  announce(key, args);
 }
 
 function hideBanner() {
@@ -134,7 +139,7 @@ function fail(code, message) {
   const other = $('error-detail-other');
   other.dataset.i18nKey = key;
   if (args && Object.keys(args).length) other.dataset.i18nArgs = JSON.stringify(args);
-  $('error-code').textContent = code;
+  bind($('error-code'), 'error.code', { code });
   $('error-retry').hidden = !(code === 'network' || code === 'throttled');
   setLanguageDependent();
   setState('error');
@@ -154,7 +159,7 @@ function finish(reason, message) {
   const details = {
     declined: 'ended.declined',
     replaced: 'ended.replaced',
-    'call-ended': 'ended.call-ended',
+    'call-ended': 'ended.close',
   };
   const titleKey = titles[reason] || 'ended.session.title';
   const detailKey = details[reason] || (has(`error.${reason}`) ? `error.${reason}` : 'ended.session');
@@ -162,14 +167,16 @@ function finish(reason, message) {
   bind($('ended-detail'), detailKey);
   const other = $('ended-detail-other');
   other.dataset.i18nKey = detailKey;
+  $('ended-title-other').dataset.i18nKey = titleKey;
   setLanguageDependent();
   document.body.classList.toggle('declined', reason === 'declined');
   if (reason === 'declined') {
     bind($('waiting-title'), 'ended.declined.title');
     bind($('waiting-status'), 'waiting.declined');
+    $('declined-other').hidden = false;
   }
   setState('ended');
-  emit('error', { code: reason, message: message || t(detailKey, {}, 'en') });
+  emit('error', { code: reason, message: message || t(detailKey === 'ended.close' ? titleKey : detailKey, {}, 'en') });
 }
 
 function setLanguageDependent() {
@@ -266,20 +273,23 @@ function showSignin() {
     bind(button, 'signin.busy');
     errorBox.textContent = '';
     delete errorBox.dataset.i18n;
+    for (const field of [$('signin-email'), $('signin-password')]) field.removeAttribute('aria-invalid');
     try {
       const session = await api('POST', '/video/api/session', { call_id: app.callId, email, password });
       proceed(session, session.token);
     } catch (error) {
-      const [key, args] =
-        error.status === 401 || error.status === 403 || error.status === 422 || error.status === 404
-          ? ['signin.failed', {}]
-          : errorText(error.code, error.message);
+      // Only a refused e-mail/password marks the fields; a deleted or ended call, a call the
+      // account does not take part in, throttling or the network say so instead.
+      const credentials = error.status === 401 || error.status === 422 || error.code === 'signin-failed';
+      const [key, args] = credentials ? ['signin.failed', {}] : errorText(error.code, error.message);
       bind(errorBox, key, args);
-      $('signin-email').setAttribute('aria-invalid', 'true');
-      $('signin-password').setAttribute('aria-invalid', 'true');
       emit('error', { code: error.status === 401 ? 'signin-failed' : error.code, message: error.message });
-      $('signin-password').select();
-      $('signin-password').focus();
+      if (credentials) {
+        $('signin-email').setAttribute('aria-invalid', 'true');
+        $('signin-password').setAttribute('aria-invalid', 'true');
+        $('signin-password').select();
+        $('signin-password').focus();
+      }
     } finally {
       button.disabled = false;
       bind(button, 'signin.submit');
@@ -360,17 +370,23 @@ async function refreshDeviceLists() {
   } catch {
     deviceLists = { cameras: [], mics: [] };
   }
-  fillSelect($('camera-select'), deviceLists.cameras, track('video'));
-  fillSelect($('mic-select'), deviceLists.mics, track('audio'));
+  // Without permission the browser lists no devices: say so rather than "no device found", and
+  // hide what cannot work then (level meter, speaker test).
+  const denied = !!app.mediaError && classifyMediaError(app.mediaError) === 'denied' && !app.localStream.getTracks().length;
+  const empty = denied ? 'device.denied' : 'device.none';
+  fillSelect($('camera-select'), deviceLists.cameras, track('video'), empty);
+  fillSelect($('mic-select'), deviceLists.mics, track('audio'), empty);
+  $('mic-level').closest('.field').hidden = denied;
+  $('speaker-test').closest('.field').hidden = denied;
 }
 
-function fillSelect(select, devices, current) {
+function fillSelect(select, devices, current, emptyKey = 'device.none') {
   const currentId = current?.getSettings?.().deviceId;
   select.textContent = '';
   if (!devices.length) {
     const option = document.createElement('option');
     option.value = '';
-    option.textContent = t('device.none');
+    option.textContent = t(emptyKey);
     select.append(option);
     select.disabled = true;
     return;
@@ -688,6 +704,7 @@ function enterCall(participants) {
   if (first) {
     app.joinedCall = true;
     $('device-slot-call').append($('devices'));
+    if (!$('banner').hidden) document.querySelector('.stage').prepend($('banner'));
     showLocal();
     setState('in-call');
     placeMediaHelp();
@@ -1144,13 +1161,28 @@ function updateTime() {
   bindAttr(box, 'title', 'time.label');
 }
 
+function clock(epochSeconds) {
+  const date = new Date(epochSeconds * 1000);
+  return `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`;
+}
+
+/**
+ * `time-over`: `ends_at` is the planned end. When the call ends is said only if the server sends
+ * it (`closes_at`); the overtime grace is the server's setting.
+ */
 function timeOver(message) {
   app.timeOver = message;
   if (app.call) app.call.ends_at = message.ends_at ?? app.call.ends_at;
   updateTime();
-  const key = message.extendable ? 'time.over.notice' : 'time.over.ending';
-  showBanner(key, {}, 'warning');
-  if (app.state === 'waiting') bind($('waiting-hint'), key);
+  const args = { planned: clock(message.ends_at ?? app.call?.ends_at ?? Date.now() / 1000) };
+  let key = 'time.over.ending';
+  if (message.extendable) key = 'time.over.notice';
+  else if (typeof message.closes_at === 'number') {
+    key = 'time.over.ends-at';
+    args.time = clock(message.closes_at);
+  }
+  showBanner(key, args, 'warning');
+  if (app.state === 'waiting') bind($('waiting-hint'), key, args);
 }
 
 function classify(rtt, loss) {
