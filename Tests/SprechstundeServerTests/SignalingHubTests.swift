@@ -295,6 +295,13 @@ struct SignalingHubTests {
         time.advance(30 * 60)
         sweep(after: 5)
         #expect(doctor.last("time-over")?["extendable"] == .bool(false))
+        guard case .int(let endsAt)? = doctor.last("time-over")?["ends_at"],
+            case .int(let closesAt)? = doctor.last("time-over")?["closes_at"]
+        else {
+            Issue.record("time-over without ends_at and closes_at")
+            return
+        }
+        #expect(closesAt > endsAt)
         #expect(patient.types.contains("time-over"))
         #expect(doctor.closeCode == nil)
         sweep(after: 60)

@@ -369,7 +369,11 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
             rooms[callID]?.timeOverSent = true
             broadcast(
                 callID, except: nil,
-                ["type": "time-over", "ends_at": .int(call.plannedEnd), "extendable": .bool(call.extendable == true)],
+                [
+                    "type": "time-over", "ends_at": .int(call.plannedEnd), "extendable": .bool(call.extendable == true),
+                    // When the server will end it: nil for an extendable call.
+                    "closes_at": call.extendable == true ? .null : .int(call.plannedEnd + settings.overtimeGrace),
+                ],
                 includeWaiting: true)
         }
         if call.extendable != true && now >= call.plannedEnd + settings.overtimeGrace {
