@@ -902,7 +902,8 @@ def test_an_appointment_that_ended_early_frees_its_slot(server, api):
     # The patient came early, the consultation was held and everyone left a minute ago: the
     # server's idle check ends the call.
     now = int(time.time())
-    seed_call_session(server, call["id"], [SeededSession(participant(call, "tanuser")["id"], now - 120, now - 60)])
+    seed_call_session(server, call["id"], [SeededSession(participant(call, "tanuser")["id"], now - 120, now - 60),
+                                           SeededSession(participant(call, "caller")["id"], now - 110, now - 61)])
     wait_until(lambda: api.get(f"/api/v2/calls/{call['id']}", token=office.admin, expect=200).json()["data"][
         "status"] == 2, 30, "the held call ended")
     slots = free_slots(api, office.admin, office.doctor["id"], *day_range(day))
