@@ -41,6 +41,39 @@ static inline size_t mhd_shim_unescape(void *cls, struct MHD_Connection *connect
     return (size_t)(out - text);
 }
 
+/* libmicrohttpd's own messages, one line each and marked as such in the server's stderr. At most
+   20 a second: a client that opens and drops connections in a loop must not be able to fill the
+   disk; what is left out is counted. */
+static pthread_mutex_t mhd_shim_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static time_t mhd_shim_log_second = 0;
+static unsigned mhd_shim_log_lines = 0;
+static unsigned long mhd_shim_log_dropped = 0;
+
+static void mhd_shim_log(void *cls, const char *format, va_list arguments) {
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, format, arguments);
+    size_t length = strlen(line);
+    while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) line[--length] = '\0';
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mhd_shim_log_lock);
+    if (now != mhd_shim_log_second) {
+        if (mhd_shim_log_dropped > 0) {
+            fprintf(stderr, "libmicrohttpd: (%lu more messages left out)\n", mhd_shim_log_dropped);
+        }
+        mhd_shim_log_second = now;
+        mhd_shim_log_lines = 0;
+        mhd_shim_log_dropped = 0;
+    }
+    if (mhd_shim_log_lines < 20) {
+        mhd_shim_log_lines += 1;
+        fprintf(stderr, "libmicrohttpd: %s\n", line);
+    } else {
+        mhd_shim_log_dropped += 1;
+    }
+    pthread_mutex_unlock(&mhd_shim_log_lock);
+}
+
 /* MHD_start_daemon is variadic, which Swift cannot call: this wrapper takes the
    options as an array (terminated by MHD_OPTION_END) plus the completion and connection
    callbacks. */
@@ -49,7 +82,9 @@ static inline struct MHD_Daemon *mhd_shim_start(unsigned int flags, uint16_t por
                                                  MHD_RequestCompletedCallback completed, void *completed_cls,
                                                  MHD_NotifyConnectionCallback notify, void *notify_cls,
                                                  struct MHD_OptionItem *options) {
+    /* The logger first: libmicrohttpd reports the options that follow through it. */
     return MHD_start_daemon(flags, port, NULL, NULL, handler, handler_cls,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_shim_log, NULL,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, completed_cls,
                             MHD_OPTION_NOTIFY_CONNECTION, notify, notify_cls,
                             MHD_OPTION_UNESCAPE_CALLBACK, mhd_shim_unescape, NULL,
@@ -102,40 +137,6 @@ static inline int mhd_shim_connection_fd(struct MHD_Connection *connection) {
     return info ? info->connect_fd : -1;
 }
 
-/* libmicrohttpd's own messages, one line each and marked as such in the server's stderr. At most
-   20 a second: a client that opens and drops connections in a loop must not be able to fill the
-   disk; what is left out is counted. */
-static pthread_mutex_t mhd_shim_log_lock = PTHREAD_MUTEX_INITIALIZER;
-static time_t mhd_shim_log_second = 0;
-static unsigned mhd_shim_log_lines = 0;
-static unsigned long mhd_shim_log_dropped = 0;
-
-static void mhd_shim_log(void *cls, const char *format, va_list arguments) {
-    (void)cls;
-    char line[512];
-    vsnprintf(line, sizeof line, format, arguments);
-    size_t length = strlen(line);
-    while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r')) line[--length] = '\0';
-    time_t now = time(NULL);
-    pthread_mutex_lock(&mhd_shim_log_lock);
-    if (now != mhd_shim_log_second) {
-        if (mhd_shim_log_dropped > 0) {
-            fprintf(stderr, "libmicrohttpd: (%lu more messages left out)\n", mhd_shim_log_dropped);
-        }
-        mhd_shim_log_second = now;
-        mhd_shim_log_lines = 0;
-        mhd_shim_log_dropped = 0;
-    }
-    if (mhd_shim_log_lines < 20) {
-        mhd_shim_log_lines += 1;
-        fprintf(stderr, "libmicrohttpd: %s\n", line);
-    } else {
-        mhd_shim_log_dropped += 1;
-    }
-    pthread_mutex_unlock(&mhd_shim_log_lock);
-}
-
-static inline intptr_t mhd_shim_logger(void) { return (intptr_t)&mhd_shim_log; }
 
 static inline int mhd_shim_set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL, 0);

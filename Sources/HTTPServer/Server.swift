@@ -120,7 +120,6 @@ public final class Server: @unchecked Sendable {
         if configuration.threads > 1 { option(.THREAD_POOL_SIZE, configuration.threads) }
         option(.CONNECTION_TIMEOUT, configuration.connectionTimeout)
         option(.CONNECTION_LIMIT, configuration.maximumConnections)
-        option(.EXTERNAL_LOGGER, Int(mhd_shim_logger()), nil)
         // Room for request headers (up to about 12 KiB); bodies are copied out as they arrive. An
         // upgraded WebSocket keeps this pool for its whole life, so it is most of the memory of an
         // idle signaling connection (bench/README.md).
