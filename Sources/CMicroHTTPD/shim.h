@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <time.h>
 #include <microhttpd.h>
@@ -122,6 +124,59 @@ static inline void mhd_shim_client_address(struct MHD_Connection *connection, ch
 /* MHD_upgrade_action is variadic. */
 static inline enum MHD_Result mhd_shim_upgrade_close(struct MHD_UpgradeResponseHandle *urh) {
     return MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* libmicrohttpd 0.9.75 relays an upgraded TLS connection through buffers made of what is left
+   of the connection's memory pool, but at that moment the buffer that held the 101's headers
+   still takes all of it (0.9.77 frees it first). Every upgraded TLS connection then relays
+   through the handle's 8-byte emergency buffer: 4 bytes per TLS record, ~80 records for one
+   signaling message, a few hundred messages a second at most.
+
+   The layout below is 0.9.75's `struct MHD_UpgradeResponseHandle` (internal.h, with TLS and
+   epoll support, as Debian builds it). mhd_shim_widen_tls_relay() gives the handle a buffer of
+   `size` bytes instead, but only when everything it reads matches that exact situation: both
+   halves of the emergency buffer in place and unused, and the handle's own back-pointers and
+   socket as expected. Any other version or state leaves the handle untouched and returns NULL.
+   It must be called from the upgrade handler, which runs on the worker thread that forwards
+   the connection, before anything was forwarded. The returned buffer belongs to the caller,
+   who frees it once libmicrohttpd has let go of the connection (MHD_CONNECTION_NOTIFY_CLOSED). */
+struct mhd_shim_upgrade_epoll_handle_0_9_75 {
+    void *urh;
+    int socket;
+    int celi;
+};
+
+struct mhd_shim_upgrade_handle_0_9_75 {
+    void *connection;
+    void *next, *prev, *next_e, *prev_e;
+    bool in_eready_list;
+    char *in_buffer, *out_buffer;
+    size_t in_buffer_size, out_buffer_size, in_buffer_used, out_buffer_used;
+    struct mhd_shim_upgrade_epoll_handle_0_9_75 app, mhd;
+    char e_buf[8];
+    volatile bool was_closed, clean_ready;
+};
+
+static inline void *mhd_shim_widen_tls_relay(
+    struct MHD_UpgradeResponseHandle *handle, struct MHD_Connection *connection, int app_socket, size_t size) {
+    struct mhd_shim_upgrade_handle_0_9_75 *urh = (struct mhd_shim_upgrade_handle_0_9_75 *)handle;
+    const char *version = MHD_get_version();
+    if (version == NULL || strcmp(version, "0.9.75") != 0 || size < 2 * sizeof urh->e_buf) return NULL;
+    if (urh->connection != (void *)connection || urh->app.urh != (void *)urh || urh->mhd.urh != (void *)urh) {
+        return NULL;
+    }
+    if (urh->app.socket != app_socket || urh->mhd.socket < 0 || urh->mhd.socket == app_socket) return NULL;
+    if (urh->in_buffer != urh->e_buf || urh->out_buffer != urh->e_buf + 4 || urh->in_buffer_size != 4 ||
+        urh->out_buffer_size != 4 || urh->in_buffer_used != 0 || urh->out_buffer_used != 0 || urh->was_closed) {
+        return NULL;
+    }
+    char *buffer = malloc(size);
+    if (buffer == NULL) return NULL;
+    urh->in_buffer = buffer;
+    urh->in_buffer_size = size / 2;
+    urh->out_buffer = buffer + size / 2;
+    urh->out_buffer_size = size - size / 2;
+    return buffer;
 }
 
 /* Small WebSocket frames go out at once instead of waiting for the peer's delayed ACK. */

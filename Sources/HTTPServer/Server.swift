@@ -329,9 +329,9 @@ enum MHDCallbacks {
     }
 
     /// Runs on the worker thread before libmicrohttpd frees a connection: see `UpgradeCloseGate`.
-    static let connectionNotified: MHD_NotifyConnectionCallback = { cls, _, _, event in
+    static let connectionNotified: MHD_NotifyConnectionCallback = { cls, connection, _, event in
         guard event == .CONNECTION_NOTIFY_CLOSED, let cls else { return }
-        Unmanaged<UpgradeCloseGate>.fromOpaque(cls).takeUnretainedValue().connectionWillBeFreed()
+        Unmanaged<UpgradeCloseGate>.fromOpaque(cls).takeUnretainedValue().connectionWillBeFreed(connection)
     }
 
     static let completed: MHD_RequestCompletedCallback = { _, _, requestState, _ in

@@ -35,17 +35,31 @@ extension Duration {
 /// (`MHD_CONNECTION_NOTIFY_CLOSED`) has returned, and that callback waits for this lock, which
 /// the loop holds for the whole `MHD_upgrade_action` call. The lock is never held while
 /// libmicrohttpd holds one of its own, so there is no lock-order problem.
+///
+/// The gate also owns the TLS relay buffers that `mhd_shim_widen_tls_relay` (shim.h) gives
+/// upgraded connections, keyed by connection address, and frees each when its connection is.
 final class UpgradeCloseGate: Sendable {
-    private let lock = Mutex(())
+    /// Relay buffers by connection, both as addresses.
+    private let lock = Mutex([UInt: UInt]())
 
     /// Hands an upgraded connection back to libmicrohttpd (from any thread but the worker's).
     func close(_ urh: OpaquePointer) {
         lock.withLock { _ in _ = mhd_shim_upgrade_close(urh) }
     }
 
+    /// Gives an upgraded TLS connection a relay buffer of `size` bytes, if libmicrohttpd needs
+    /// one (0.9.75 only); called from the upgrade handler.
+    func widenTLSRelay(_ urh: OpaquePointer, of connection: OpaquePointer, appSocket: Int32, size: Int) {
+        guard let buffer = mhd_shim_widen_tls_relay(urh, connection, appSocket, size) else { return }
+        lock.withLock { $0[UInt(bitPattern: Int(bitPattern: connection))] = UInt(bitPattern: buffer) }
+    }
+
     /// Called on the worker thread just before libmicrohttpd frees a connection.
-    func connectionWillBeFreed() {
-        lock.withLock { _ in }
+    func connectionWillBeFreed(_ connection: OpaquePointer?) {
+        let buffer = lock.withLock { buffers in
+            connection.flatMap { buffers.removeValue(forKey: UInt(bitPattern: Int(bitPattern: $0))) }
+        }
+        if let buffer { free(UnsafeMutableRawPointer(bitPattern: buffer)) }
     }
 }
 
@@ -617,6 +631,10 @@ extension MHDCallbacks {
         // on for the upgrade). Over TLS this is the TCP socket libmicrohttpd's forwarding writes.
         let tcp = mhd_shim_connection_fd(connection)
         if tcp >= 0 { mhd_shim_set_nodelay(tcp) }
+        if server.configuration.tls != nil {
+            // 2 KiB each way: a signaling message in one TLS record (larger ones in a few).
+            loop.closeGate.widenTLSRelay(urh, of: connection, appSocket: sock, size: 4096)
+        }
         let socket = WebSocket(id: loop.makeID(), remoteAddress: clientAddress(connection), loop: loop)
         guard
             let adopted = WebSocketConnection(
