@@ -115,8 +115,10 @@ def test_upgrade_answers_101_with_the_accept_key(server, sockets):
         ({"Sec-WebSocket-Key": "dG9vIHNob3J0"}, 400),
         ({"Upgrade": None}, 400),
         ({"Connection": "keep-alive"}, 400),
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Origin": "null"}, 403),
     ],
-    ids=["version-8", "no-key", "short-key", "no-upgrade", "no-connection-upgrade"],
+    ids=["version-8", "no-key", "short-key", "no-upgrade", "no-connection-upgrade", "foreign-origin", "null-origin"],
 )
 def test_bad_upgrade_requests_are_refused(server, sockets, headers, status):
     ws = sockets(RawWebSocket(server, label="bad upgrade")).handshake(headers, expect=status)
@@ -124,6 +126,17 @@ def test_bad_upgrade_requests_are_refused(server, sockets, headers, status):
     assert isinstance(body.get("message"), str) and body["message"], body
     if status == 426:
         assert ws.response_headers.get("sec-websocket-version") == "13", ws.response_headers
+    if status == 403:
+        assert body.get("code") == "foreign-origin" and headers["Origin"] in body["message"], body
+
+
+@pytest.mark.parametrize(
+    "origin", [None, "{base}", "{base_upper}"], ids=["no-origin (no browser)", "own-origin", "own-origin-upper-case"])
+def test_the_pages_own_origin_and_non_browsers_may_open_the_socket(server, sockets, origin):
+    if origin is not None:
+        origin = origin.format(base=server.base_url, base_upper=server.base_url.upper().replace("HTTPS", "https"))
+    ws = sockets(RawWebSocket(server, label="origin")).handshake({"Origin": origin})
+    assert ws.status == 101
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,10 @@ extension Application {
                 _ = try callAccess.checkTAN(tan, callID: nil, from: clientAddress(request))
             }
         }
-        router.get("/video/signal") { [signaling] _ in .webSocket(signaling) }
+        router.get("/video/signal") { [self, signaling] request in
+            try checkSignalingOrigin(request)
+            return .webSocket(signaling)
+        }
         router.get("/video/{callId}") { [self] request in
             videoPage(request) {
                 let callID = try videoCallID(request)
@@ -142,5 +145,38 @@ extension Application {
                 "camera=(self), microphone=(self), display-capture=(self), fullscreen=(self), autoplay=(self)"
             ),
         ]
+    }
+}
+
+extension Application {
+    /// Browsers open the signaling WebSocket only from the video pages, which this server
+    /// serves: a page of another site has no business with it, even though it would also need
+    /// a session token. Clients without an `Origin` header (no browser) are not affected.
+    func checkSignalingOrigin(_ request: Request) throws {
+        guard let origin = request.header("origin") else { return }
+        let own = [request.header("host"), settings.publicURL.map(Self.authority(ofOrigin:))]
+            .compactMap { $0.map(Self.normalizedAuthority) }
+        guard own.contains(Self.normalizedAuthority(Self.authority(ofOrigin: origin))) else {
+            var error = HTTPError(
+                .forbidden,
+                "The signaling WebSocket may only be opened from this server's own video pages, not from \(origin). Behind a proxy that does not pass the Host header, set --public-url to the address browsers use."
+            )
+            error.code = "foreign-origin"
+            throw error
+        }
+    }
+
+    /// `video.example.org:8443` of `https://video.example.org:8443` (the text itself if it has no scheme).
+    static func authority(ofOrigin origin: String) -> String {
+        guard let range = origin.range(of: "://") else { return origin }
+        let rest = origin[range.upperBound...]
+        return String(rest.prefix { $0 != "/" })
+    }
+
+    /// Lower case, without the default ports, so that `Host: x:443` matches `https://x`.
+    static func normalizedAuthority(_ authority: String) -> String {
+        let lowered = authority.lowercased()
+        for port in [":443", ":80"] where lowered.hasSuffix(port) { return String(lowered.dropLast(port.count)) }
+        return lowered
     }
 }
