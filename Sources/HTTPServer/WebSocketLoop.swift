@@ -632,8 +632,8 @@ extension MHDCallbacks {
         let tcp = mhd_shim_connection_fd(connection)
         if tcp >= 0 { mhd_shim_set_nodelay(tcp) }
         if server.configuration.tls != nil {
-            // 2 KiB each way: a signaling message in one TLS record (larger ones in a few).
-            loop.closeGate.widenTLSRelay(urh, of: connection, appSocket: sock, size: 4096)
+            // 1 KiB each way: an ICE candidate in one TLS record, a session description in a few.
+            loop.closeGate.widenTLSRelay(urh, of: connection, appSocket: sock, size: 2048)
         }
         let socket = WebSocket(id: loop.makeID(), remoteAddress: clientAddress(connection), loop: loop)
         guard
