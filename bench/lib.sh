@@ -125,6 +125,7 @@ start_server() { # makes WORK (RAW, WWW below it), starts the demo; sets SERVER_
 
     step "Starting Sprechstunde (demo, --threads $SERVER_THREADS, access log off)"
     "$BIN" demo --port 0 --host 127.0.0.1 --data-dir "$WORK/data" --access-log off --threads "$SERVER_THREADS" \
+        --max-connections-per-address 0 \
         >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
     BASE=""

@@ -179,6 +179,7 @@ if [[ $PLAIN == 1 ]]; then
     stop_process "$SERVER_PID" sprechstunde
     SERVER_PID=""
     "$BIN" serve --plain-http --port 0 --host 127.0.0.1 --data-dir "$WORK/data" --access-log off \
+        --max-connections-per-address 0 \
         --threads "$SERVER_THREADS" >"$WORK/server-plain.out" 2>"$WORK/server-plain.err" &
     SERVER_PID=$!
     PLAIN_BASE=""

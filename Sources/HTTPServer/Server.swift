@@ -18,6 +18,9 @@ public final class Server: @unchecked Sendable {
         public var maximumBodyBytes: Int
         /// Open connections, upgraded WebSockets included (libmicrohttpd counts them until closed).
         public var maximumConnections: Int
+        /// Open connections from one address (0: no limit); more are closed as they arrive, so
+        /// that one client cannot take all of `maximumConnections`.
+        public var maximumConnectionsPerAddress: Int
         /// A larger incoming WebSocket message closes the socket with 1009.
         public var webSocketMaximumMessageBytes: Int
         /// How often the server pings each WebSocket.
@@ -44,7 +47,8 @@ public final class Server: @unchecked Sendable {
         public init(
             host: String = "127.0.0.1", port: UInt16 = 8443, tls: (certificate: String, key: String)? = nil,
             threads: Int = 4, connectionTimeout: Int = 30, maximumBodyBytes: Int = 1 << 20,
-            maximumConnections: Int = 16384, webSocketMaximumMessageBytes: Int = 64 << 10,
+            maximumConnections: Int = 16384, maximumConnectionsPerAddress: Int = 0,
+            webSocketMaximumMessageBytes: Int = 64 << 10,
             webSocketPingInterval: Duration = .seconds(5), webSocketIdleTimeout: Duration = .seconds(12),
             webSocketCloseTimeout: Duration = .seconds(2), webSocketMessagesPerSecond: Double = 50,
             webSocketMessageBurst: Int = 100, webSocketMaximumQueuedBytes: Int = 1 << 20
@@ -56,6 +60,7 @@ public final class Server: @unchecked Sendable {
             self.connectionTimeout = connectionTimeout
             self.maximumBodyBytes = maximumBodyBytes
             self.maximumConnections = maximumConnections
+            self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
             self.webSocketMaximumMessageBytes = webSocketMaximumMessageBytes
             self.webSocketPingInterval = webSocketPingInterval
             self.webSocketIdleTimeout = webSocketIdleTimeout
@@ -120,6 +125,9 @@ public final class Server: @unchecked Sendable {
         if configuration.threads > 1 { option(.THREAD_POOL_SIZE, configuration.threads) }
         option(.CONNECTION_TIMEOUT, configuration.connectionTimeout)
         option(.CONNECTION_LIMIT, configuration.maximumConnections)
+        if configuration.maximumConnectionsPerAddress > 0 {
+            option(.PER_IP_CONNECTION_LIMIT, configuration.maximumConnectionsPerAddress)
+        }
         // Room for request headers (up to about 12 KiB); bodies are copied out as they arrive. An
         // upgraded WebSocket keeps this pool for its whole life, so it is most of the memory of an
         // idle signaling connection (bench/README.md).

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 import statistics
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -150,6 +153,47 @@ def test_throttling_per_address_gives_429_with_retry_after(fresh_server, fresh_a
     assert_retry_after(
         fresh_api.post("/api/v2/auth", {"email": fresh_server.admin_email, "password": fresh_server.admin_password})
     )
+
+
+def test_one_address_holds_at_most_the_configured_connections(server_factory):
+    limited = server_factory(label="connection limit server", max_connections_per_address=3)
+    url = urllib.parse.urlsplit(limited.base_url)
+    context = ssl.create_default_context(cafile=limited.ca_path)
+
+    def open_tls() -> ssl.SSLSocket:
+        raw = socket.create_connection((url.hostname, url.port), timeout=5)
+        try:
+            return context.wrap_socket(raw, server_hostname=url.hostname)
+        except BaseException:
+            raw.close()
+            raise
+
+    def healthz(connection: ssl.SSLSocket) -> bytes:
+        connection.sendall(f"GET /healthz HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+        return connection.recv(4096)
+
+    held = [open_tls() for _ in range(3)]
+    try:
+        for connection in held:
+            assert healthz(connection).startswith(b"HTTP/1.1 200"), "a connection within the limit must be served"
+        # The fourth is closed as it arrives: no TLS handshake.
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            open_tls().close()
+        # One closed, one more is allowed again.
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                again = open_tls()
+                break
+            except (ssl.SSLError, ConnectionError):
+                assert time.monotonic() < deadline, "a freed connection slot stayed taken for 10 s"
+                time.sleep(0.2)
+        held.append(again)
+        assert healthz(again).startswith(b"HTTP/1.1 200")
+    finally:
+        for connection in held:
+            connection.close()
 
 
 def test_throttling_client_sign_in(fresh_server, fresh_api):

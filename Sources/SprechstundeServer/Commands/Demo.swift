@@ -19,7 +19,7 @@ enum Demo {
     /// notification delivery); TLS and the database stay the demo's own.
     static let demoAlsoTakes: Set<String> = [
         "public-url", "end-grace-seconds", "tan-validity-days", "stun-url", "turn-url", "turn-secret", "turn-ttl",
-        "ice-transport-policy", "frame-ancestors", "overtime-grace-seconds", "web-dir",
+        "ice-transport-policy", "frame-ancestors", "overtime-grace-seconds", "web-dir", "max-connections-per-address",
     ]
 
     static let summary = """

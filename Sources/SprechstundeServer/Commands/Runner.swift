@@ -67,7 +67,8 @@ enum Runner {
         var serverConfiguration = Server.Configuration(
             host: configuration.host, port: configuration.port, tls: try configuration.loadTLS(),
             threads: configuration.threads, connectionTimeout: configuration.connectionTimeout,
-            maximumBodyBytes: configuration.maximumBodyBytes)
+            maximumBodyBytes: configuration.maximumBodyBytes,
+            maximumConnectionsPerAddress: configuration.resolvedConnectionsPerAddress)
         serverConfiguration.isSlow = Application.hashesPasswords
         let server = Server(configuration: serverConfiguration, handler: application.handle)
         do {

@@ -18,6 +18,10 @@ public struct ServerConfiguration: Sendable {
     public var trustForwardedFor = false
     public var maximumBodyBytes = 1 << 20
     public var connectionTimeout = 30
+    /// nil: `defaultConnectionsPerAddress`, or no limit behind a proxy (`trustForwardedFor`),
+    /// where every connection comes from the proxy's address.
+    public var maximumConnectionsPerAddress: Int?
+    public static let defaultConnectionsPerAddress = 512
     public var accessLog = true
     public var tanValidityDays = 30
     public var endGraceSeconds = 30
@@ -54,6 +58,11 @@ public struct ServerConfiguration: Sendable {
                 flag: true),
             OptionSpec("max-body-bytes", "BYTES", help: "largest accepted request body (default 1048576)"),
             OptionSpec("connection-timeout", "SECONDS", help: "idle/read timeout per connection (default 30)"),
+            OptionSpec(
+                "max-connections-per-address", "N",
+                help:
+                    "open connections one client address may hold, 0 for no limit (default 512; 0 with --trust-forwarded-for)"
+            ),
             OptionSpec("access-log", "on|off", help: "write one line per request to stderr (default on)"),
             OptionSpec(
                 "tan-validity-days", "DAYS", help: "TANs stay valid this long after a call's planned end (default 30)"),
@@ -95,6 +104,9 @@ public struct ServerConfiguration: Sendable {
         if try options.flag("trust-forwarded-for") { trustForwardedFor = true }
         if let bytes = try options.int("max-body-bytes", in: 1024...(64 << 20)) { maximumBodyBytes = bytes }
         if let seconds = try options.int("connection-timeout", in: 1...3600) { connectionTimeout = seconds }
+        if let count = try options.int("max-connections-per-address", in: 0...16384) {
+            maximumConnectionsPerAddress = count
+        }
         if let days = try options.int("tan-validity-days", in: 0...365) { tanValidityDays = days }
         if let days = try options.int("retention-days", in: 1...3650) { retentionDays = days }
         if let seconds = try options.int("end-grace-seconds", in: 5...86_400) { endGraceSeconds = seconds }
@@ -127,6 +139,11 @@ public struct ServerConfiguration: Sendable {
             default: throw UsageError(description: "--access-log takes on or off, not '\(log)'")
             }
         }
+    }
+
+    /// The per-address limit in force (0: none).
+    public var resolvedConnectionsPerAddress: Int {
+        maximumConnectionsPerAddress ?? (trustForwardedFor ? 0 : Self.defaultConnectionsPerAddress)
     }
 
     static func list(_ text: String) -> [String] {
