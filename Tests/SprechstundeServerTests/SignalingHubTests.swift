@@ -304,10 +304,16 @@ struct SignalingHubTests {
         #expect(closesAt > endsAt)
         #expect(patient.types.contains("time-over"))
         #expect(doctor.closeCode == nil)
+        // Who comes after the planned end (here the patient again, on another device) hears it
+        // with the welcome.
+        let (late, _) = connect(try patientSession(waitingArea: false))
+        #expect(patient.closeCode == 4001)
+        #expect(late.types.suffix(2) == ["welcome", "time-over"])
+        #expect(late.last("time-over")?["closes_at"] == .int(closesAt))
         sweep(after: 60)
         #expect(doctor.types.contains("call-ended"))
         #expect(doctor.closeCode == 4002)
-        #expect(patient.closeCode == 4002)
+        #expect(late.closeCode == 4002)
         #expect(try callStatus() == .ended)
         #expect(try logs().allSatisfy { $0.end != nil })
     }

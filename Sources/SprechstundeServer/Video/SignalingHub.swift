@@ -205,6 +205,8 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
                 "doctors_present": .bool(!state.room.doctorsInCall.isEmpty),
             ])
         if inCall && peer.admission.isDoctor { sendWaitingList(peer.callID, to: [peer]) }
+        // Those who come after the planned end hear it too, not only those who were there.
+        if state.timeOverSent { send(socket, timeOver(state.call)) }
     }
 
     private func relay(_ message: JSON, from peer: Peer) {
@@ -367,19 +369,20 @@ public final class SignalingHub: WebSocketHandler, @unchecked Sendable {
         guard now >= call.plannedEnd else { return }
         if !state.timeOverSent {
             rooms[callID]?.timeOverSent = true
-            broadcast(
-                callID, except: nil,
-                [
-                    "type": "time-over", "ends_at": .int(call.plannedEnd), "extendable": .bool(call.extendable == true),
-                    // When the server will end it: nil for an extendable call.
-                    "closes_at": call.extendable == true ? .null : .int(call.plannedEnd + settings.overtimeGrace),
-                ],
-                includeWaiting: true)
+            broadcast(callID, except: nil, timeOver(call), includeWaiting: true)
         }
         if call.extendable != true && now >= call.plannedEnd + settings.overtimeGrace {
             endRoom(callID)
             do { try callLogs.endCall(callID: callID) } catch { log.error("signaling: ending call failed: \(error)") }
         }
+    }
+
+    private func timeOver(_ call: Call) -> JSON {
+        [
+            "type": "time-over", "ends_at": .int(call.plannedEnd), "extendable": .bool(call.extendable == true),
+            // When the server will end it: nil for an extendable call.
+            "closes_at": call.extendable == true ? .null : .int(call.plannedEnd + settings.overtimeGrace),
+        ]
     }
 
     /// Everyone out: the call has ended (or was deleted).
