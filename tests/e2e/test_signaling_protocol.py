@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -21,7 +22,7 @@ import urllib.parse
 import pytest
 from websockets.sync.client import connect as websockets_connect
 
-from conftest import ApiClient
+from conftest import BINARY, ApiClient
 from signaling import (
     OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Closed, RawWebSocket, VideoCall, accept_for, connect,
     make_video_call, poll,
@@ -802,3 +803,22 @@ def test_session_refusals_carry_a_code(server, api, video_call):
     assert "tan" in incomplete.json()["errors"]
     bad_tan = api.post("/video/api/session", {"tan": "AAAA-BBBB-CCCC"})
     assert bad_tan.status_code == 404 and bad_tan.json()["code"] == "tan-invalid", bad_tan.text
+
+
+def test_the_session_names_the_practices_privacy_policy(server, api, video_call, server_factory, tmp_path):
+    assert video_call.patient_session()["privacy_url"] is None  # the demo has none configured
+
+    policy = "https://praxis.example/datenschutz"
+    practice = server_factory(label="privacy server", privacy_url=policy)
+    practice_api = ApiClient(practice)
+    call = make_video_call(practice_api, practice_api.sign_in(practice.admin_email, practice.admin_password))
+    session = call.patient_session(waiting_area=True)
+    assert session["privacy_url"] == policy, session
+    reloaded = practice_api.get("/video/api/session", token=session["token"], expect=200).json()
+    assert reloaded["privacy_url"] == policy
+
+    # Only http and https addresses: a javascript: link would run in the page.
+    refused = subprocess.run(
+        [str(BINARY), "demo", "--port", "0", "--data-dir", str(tmp_path / "refused"), "--privacy-url",
+         "javascript:alert(1)"], capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "--privacy-url" in refused.stderr, refused.stderr

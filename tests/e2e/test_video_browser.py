@@ -33,6 +33,9 @@ WEB_DIR = os.environ.get("SPRECHSTUNDE_E2E_WEB_DIR")
 END_GRACE = 5  # seconds; the smallest the server takes
 
 
+PRIVACY_URL = "https://praxis.example/datenschutz"
+
+
 def video_options(**more) -> dict:
     options = {"end-grace-seconds": str(END_GRACE)}
     if WEB_DIR:
@@ -44,7 +47,7 @@ def video_options(**more) -> dict:
 @pytest.fixture(scope="module")
 def video_server(tmp_path_factory) -> ServerProcess:
     process = ServerProcess(tmp_path_factory.mktemp("video") / "data", label="video server",
-                            options=video_options()).start()
+                            options=video_options(privacy_url=PRIVACY_URL)).start()
     yield process
     process.stop()
     process.assert_log_clean()
@@ -176,6 +179,10 @@ def test_doctor_admits_a_patient_from_the_waiting_area(video_server, practice, b
     patient_page.open(f"{video_server.base_url}/video/login?tan={patient_user['tan']}")
     wait_state(patient_page, "device-check")
     check_devices(patient_page, require_consent=True)
+    # The practice's privacy policy is linked where the patient consents, opening elsewhere.
+    link = patient_page.find("#privacy-link")
+    assert link.is_displayed() and link.get_attribute("href") == PRIVACY_URL, patient_page.diagnose()
+    assert link.get_attribute("target") == "_blank" and "noopener" in link.get_attribute("rel")
     # The fake microphone beeps: the level meter moves.
     wait_until(patient_page, "the microphone level above 0",
                lambda: patient_page.js("return Number(document.getElementById('mic-level').value) > 0"), 15)

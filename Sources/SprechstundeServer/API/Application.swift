@@ -42,6 +42,8 @@ public final class Application: Sendable {
         public var signaling = SignalingHub.Settings()
         /// `Content-Security-Policy: frame-ancestors` of the video pages: who may embed them.
         public var frameAncestors = "*"
+        /// The practice's privacy policy, linked from the video pages' consent step.
+        public var privacyURL: String?
         /// The browser client's files (the built-in copy unless `--web-dir` says otherwise).
         public var webAssets = WebAssets.bundled
         /// Notifications: what they say and where they go (no transport: kept in the outbox).

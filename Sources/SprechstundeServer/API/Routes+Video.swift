@@ -70,11 +70,11 @@ extension Application {
                     )
                 }
                 let admission = try video.enter(credential, from: clientAddress(request))
-                return .json(Wire.videoSession(admission, ice: video.ice), status: 201)
+                return .json(sessionJSON(admission), status: 201)
             }
         }
         router.get("/video/api/session") { [self] request in
-            .json(Wire.videoSession(try video.session(token: request.bearerToken), ice: video.ice))
+            .json(sessionJSON(try video.session(token: request.bearerToken)))
         }
         router.post("/video/api/consent") { [self] request in
             var body = try RequestBody(request)
@@ -83,8 +83,12 @@ extension Application {
             try body.check()
             let admission = try video.recordConsent(
                 token: request.bearerToken, dataAgreed: dataAgreed, descriptionsAgreed: descriptionsAgreed)
-            return .json(Wire.videoSession(admission, ice: video.ice))
+            return .json(sessionJSON(admission))
         }
+    }
+
+    func sessionJSON(_ admission: VideoEntryService.Admission) -> JSON {
+        Wire.videoSession(admission, ice: video.ice, privacyURL: settings.privacyURL)
     }
 
     /// The client page when `check` passes; otherwise the error page with its 4xx status.

@@ -20,6 +20,7 @@ enum Demo {
     static let demoAlsoTakes: Set<String> = [
         "public-url", "end-grace-seconds", "tan-validity-days", "stun-url", "turn-url", "turn-secret", "turn-ttl",
         "ice-transport-policy", "frame-ancestors", "overtime-grace-seconds", "web-dir", "max-connections-per-address",
+        "privacy-url",
     ]
 
     static let summary = """

@@ -30,6 +30,7 @@ enum Runner {
         settings.retentionDays = configuration.retentionDays
         settings.video.ice = configuration.ice
         settings.frameAncestors = configuration.frameAncestors
+        settings.privacyURL = configuration.privacyURL
         settings.signaling.overtimeGrace = Int64(configuration.overtimeGraceSeconds)
         let delivery = configuration.delivery
         let baseURL = configuration.publicURL ?? "https://localhost:\(configuration.port)"

@@ -28,6 +28,7 @@ public struct ServerConfiguration: Sendable {
     public var retentionDays = RetentionService.defaultRetentionDays
     public var ice = IceConfiguration()
     public var frameAncestors = "*"
+    public var privacyURL: String?
     public var overtimeGraceSeconds = 600
     /// Serve the browser client from this directory instead of the built-in copy.
     public var webDirectory: String?
@@ -82,6 +83,9 @@ public struct ServerConfiguration: Sendable {
                 "frame-ancestors", "SOURCES",
                 help: "who may embed the video pages in an iframe, as CSP frame-ancestors (default *)"),
             OptionSpec(
+                "privacy-url", "URL",
+                help: "the practice's privacy policy (http or https), linked where patients give their consent"),
+            OptionSpec(
                 "overtime-grace-seconds", "SECONDS",
                 help: "a call that is not extendable ends this long after its planned end (default 600)"),
             OptionSpec(
@@ -130,6 +134,17 @@ public struct ServerConfiguration: Sendable {
             frameAncestors = sources
         }
         if let seconds = try options.int("overtime-grace-seconds", in: 0...86_400) { overtimeGraceSeconds = seconds }
+        if let url = options.string("privacy-url") {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+                parsed.host?.isEmpty == false, url.count <= 2000
+            else {
+                throw UsageError(
+                    description:
+                        "--privacy-url takes an http or https address such as https://praxis.example/datenschutz, not '\(url)'"
+                )
+            }
+            privacyURL = url
+        }
         if let directory = options.string("web-dir") { webDirectory = directory }
         try delivery.apply(options)
         if let log = options.string("access-log") {

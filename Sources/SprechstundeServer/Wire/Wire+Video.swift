@@ -27,7 +27,9 @@ extension Wire {
             })
     }
 
-    static func videoSession(_ admission: VideoEntryService.Admission, ice: IceConfiguration) -> JSON {
+    static func videoSession(_ admission: VideoEntryService.Admission, ice: IceConfiguration, privacyURL: String?)
+        -> JSON
+    {
         var members: [(String, JSON)] = []
         if let token = admission.token { members.append(("token", .string(token))) }
         members += [
@@ -45,6 +47,7 @@ extension Wire {
             ),
             ("ice_servers", iceServers(admission.iceServers)),
             ("ice_transport_policy", .string(ice.transportPolicy)),
+            ("privacy_url", privacyURL.map { .string($0) } ?? .null),
         ]
         return .object(members)
     }

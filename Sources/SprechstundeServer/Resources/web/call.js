@@ -508,6 +508,11 @@ async function deviceCheck() {
   $('consent-descriptions').closest('.check-row').hidden = !needDescriptions;
   $('consent-data').required = needData;
   $('consent-descriptions').required = needDescriptions;
+  // The practice's privacy policy (--privacy-url), where the patient decides.
+  if (app.session.privacy_url) {
+    $('privacy-link').href = app.session.privacy_url;
+    $('privacy').hidden = false;
+  }
 
   const enter = $('enter-waiting');
   enter.addEventListener('click', async () => {
