@@ -48,7 +48,8 @@ public struct DeliveryConfiguration: Sendable {
         if let port = try options.int("smtp-port", in: 1...65535) { smtpPort = port }
         if let security = options.string("smtp-security") {
             guard let value = SMTPTransport.Settings.Security(rawValue: security.lowercased()) else {
-                throw UsageError(description: "--smtp-security takes starttls, tls or none, not '\(security)'")
+                throw UsageError(
+                    description: "\(options.named("smtp-security")) takes starttls, tls or none, not '\(security)'")
             }
             smtpSecurity = value
         }
@@ -65,14 +66,17 @@ public struct DeliveryConfiguration: Sendable {
             let values = text.split(separator: ",").map { Int64($0.trimmingCharacters(in: .whitespaces)) }
             guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 86_400 }) else {
                 throw UsageError(
-                    description: "--delivery-backoff takes seconds from 1 to 86400 separated by commas, e.g. 15,60,300")
+                    description:
+                        "\(options.named("delivery-backoff")) takes seconds from 1 to 86400 separated by commas, e.g. 15,60,300"
+                )
             }
             backoff = values.compactMap { $0 }
         }
         if let attempts = try options.int("delivery-attempts", in: 1...1000) { maximumAttempts = attempts }
         if let zone = options.string("time-zone") {
             guard let value = TimeZone(identifier: zone) else {
-                throw UsageError(description: "--time-zone \(zone) is not a time zone name such as Europe/Berlin")
+                throw UsageError(
+                    description: "\(options.named("time-zone")) \(zone) is not a time zone name such as Europe/Berlin")
             }
             timeZone = value
         }

@@ -120,7 +120,8 @@ public struct ServerConfiguration: Sendable {
         if let seconds = try options.int("turn-ttl", in: 60...86_400) { ice.turnCredentialLifetime = Int64(seconds) }
         if let policy = options.string("ice-transport-policy") {
             guard ["all", "relay"].contains(policy) else {
-                throw UsageError(description: "--ice-transport-policy takes all or relay, not '\(policy)'")
+                throw UsageError(
+                    description: "\(options.named("ice-transport-policy")) takes all or relay, not '\(policy)'")
             }
             ice.transportPolicy = policy
         }
@@ -128,7 +129,7 @@ public struct ServerConfiguration: Sendable {
             guard !sources.isEmpty, !sources.contains(where: { $0 == ";" || $0 == "," || $0.isNewline }) else {
                 throw UsageError(
                     description:
-                        "--frame-ancestors takes space-separated sources such as 'https://praxis.example' or *, no ; or ,"
+                        "\(options.named("frame-ancestors")) takes space-separated sources such as 'https://praxis.example' or *, no ; or ,"
                 )
             }
             frameAncestors = sources
@@ -140,7 +141,7 @@ public struct ServerConfiguration: Sendable {
             else {
                 throw UsageError(
                     description:
-                        "--privacy-url takes an http or https address such as https://praxis.example/datenschutz, not '\(url)'"
+                        "\(options.named("privacy-url")) takes an http or https address such as https://praxis.example/datenschutz, not '\(url)'"
                 )
             }
             privacyURL = url
@@ -151,7 +152,7 @@ public struct ServerConfiguration: Sendable {
             switch log.lowercased() {
             case "on", "true", "1": accessLog = true
             case "off", "false", "0": accessLog = false
-            default: throw UsageError(description: "--access-log takes on or off, not '\(log)'")
+            default: throw UsageError(description: "\(options.named("access-log")) takes on or off, not '\(log)'")
             }
         }
     }
