@@ -129,6 +129,26 @@ struct ApplicationTests {
         #expect(loopback.body?["links"]?["first"] == .string("https://[::1]:9443/api/v2/users?page=1"))
     }
 
+    @Test func signalingOriginMustBeThisServer() {
+        func allowed(_ origin: String?, host: String = "video.example:8443") -> Bool {
+            var headers = ["host": host]
+            if let origin { headers["origin"] = origin }
+            let request = Request(method: "GET", path: "/video/signal", queryItems: [], headers: headers, body: [])
+            return (try? application.checkSignalingOrigin(request)) != nil
+        }
+        #expect(allowed(nil))
+        #expect(allowed("https://video.example:8443"))
+        #expect(allowed("HTTPS://VIDEO.EXAMPLE:8443"))
+        #expect(allowed("https://video.example", host: "video.example:443"))
+        #expect(allowed("https://[::1]:9443", host: "[::1]:9443"))
+        for foreign in [
+            "https://evil.example", "null", "https://video.example", "https://video.example:8443.evil.example",
+            "https://user@video.example:8443", "https://evil.example/https://video.example:8443", "",
+        ] {
+            #expect(!allowed(foreign), "\(foreign)")
+        }
+    }
+
     @Test func idsHaveOneSpelling() {
         for path in ["/api/v2/users/01", "/api/v2/users/+1", "/api/v2/users/1%00abc"] {
             #expect(send("GET", path, token: adminToken).status == 404, "\(path)")
