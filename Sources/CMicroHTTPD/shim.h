@@ -179,6 +179,35 @@ static inline void *mhd_shim_widen_tls_relay(
     return buffer;
 }
 
+/* libmicrohttpd 0.9.75's MHD_upgrade_action(CLOSE) on a TLS connection first shuts the
+   application's end of the socket pair down and only then sets `was_closed`. If the worker
+   thread forwards in between, it sees the end of the socket pair while `was_closed` is still
+   false: it stops reading from the application but keeps waiting for the remote client, and as
+   `was_closed` raises no event it never looks again. The connection then stays open until the
+   client goes (a fifth of closing handshakes in a test; fixed in 0.9.77).
+
+   mhd_shim_close_tls_upgrade() does the same three steps in the safe order: `was_closed`
+   first, so that the event the shutdown raises is always handled knowing it, then the
+   shutdown, then MHD_resume_connection(). It touches the handle only after the same kind of
+   check as mhd_shim_widen_tls_relay() (version, back-pointers, the application's socket) and
+   otherwise calls MHD_upgrade_action(CLOSE) as usual. Like that, it must be called under
+   UpgradeCloseGate's lock (WebSocketLoop.swift): libmicrohttpd may free the connection once
+   `was_closed` is set. */
+static inline enum MHD_Result mhd_shim_close_tls_upgrade(struct MHD_UpgradeResponseHandle *handle, int app_socket) {
+    struct mhd_shim_upgrade_handle_0_9_75 *urh = (struct mhd_shim_upgrade_handle_0_9_75 *)handle;
+    const char *version = MHD_get_version();
+    if (version == NULL || strcmp(version, "0.9.75") != 0 || urh->app.urh != (void *)urh ||
+        urh->mhd.urh != (void *)urh || urh->app.socket != app_socket || urh->connection == NULL) {
+        return MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE);
+    }
+    if (urh->was_closed) return MHD_NO;
+    struct MHD_Connection *connection = (struct MHD_Connection *)urh->connection;
+    __atomic_store_n(&urh->was_closed, true, __ATOMIC_SEQ_CST);
+    shutdown(app_socket, SHUT_RDWR);
+    MHD_resume_connection(connection);
+    return MHD_YES;
+}
+
 /* Small WebSocket frames go out at once instead of waiting for the peer's delayed ACK. */
 static inline void mhd_shim_set_nodelay(int fd) {
     int one = 1;

@@ -43,8 +43,16 @@ final class UpgradeCloseGate: Sendable {
     private let lock = Mutex([UInt: UInt]())
 
     /// Hands an upgraded connection back to libmicrohttpd (from any thread but the worker's).
-    func close(_ urh: OpaquePointer) {
-        lock.withLock { _ in _ = mhd_shim_upgrade_close(urh) }
+    /// Over TLS, `appSocket` is the application's end of libmicrohttpd's socket pair: see
+    /// `mhd_shim_close_tls_upgrade` (shim.h).
+    func close(_ urh: OpaquePointer, tlsAppSocket appSocket: Int32?) {
+        lock.withLock { _ in
+            if let appSocket {
+                _ = mhd_shim_close_tls_upgrade(urh, appSocket)
+            } else {
+                _ = mhd_shim_upgrade_close(urh)
+            }
+        }
     }
 
     /// Gives an upgraded TLS connection a relay buffer of `size` bytes, if libmicrohttpd needs
@@ -475,7 +483,7 @@ final class WebSocketConnection: @unchecked Sendable {
         state = .finished
         if let context { wslay_event_context_free(context) }
         context = nil
-        socket.loop.closeGate.close(urh)
+        socket.loop.closeGate.close(urh, tlsAppSocket: overTLS ? fd : nil)
     }
 
     func queue(opcode: UInt8, _ payload: [UInt8]) {
