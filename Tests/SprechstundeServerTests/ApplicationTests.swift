@@ -130,23 +130,34 @@ struct ApplicationTests {
     }
 
     @Test func signalingOriginMustBeThisServer() {
-        func allowed(_ origin: String?, host: String = "video.example:8443") -> Bool {
-            var headers = ["host": host]
-            if let origin { headers["origin"] = origin }
-            let request = Request(method: "GET", path: "/video/signal", queryItems: [], headers: headers, body: [])
-            return (try? application.checkSignalingOrigin(request)) != nil
+        func allowed(_ origin: String, host: String? = "video.example:8443", tls: Bool = true, publicURL: String? = nil)
+            -> Bool
+        {
+            Application.isOwnOrigin(origin, host: host, tls: tls, publicURL: publicURL)
         }
-        #expect(allowed(nil))
         #expect(allowed("https://video.example:8443"))
         #expect(allowed("HTTPS://VIDEO.EXAMPLE:8443"))
+        #expect(allowed("https://video.example:8443/"))
         #expect(allowed("https://video.example", host: "video.example:443"))
         #expect(allowed("https://[::1]:9443", host: "[::1]:9443"))
+        // A plain server may sit behind a TLS proxy that passes Host.
+        #expect(allowed("https://video.example", host: "video.example", tls: false))
+        #expect(allowed("http://127.0.0.1:8080", host: "127.0.0.1:8080", tls: false))
+        // --public-url, whatever Host the proxy sends.
+        #expect(
+            allowed(
+                "https://video.example.org", host: "127.0.0.1:8080", tls: false, publicURL: "https://video.example.org")
+        )
         for foreign in [
-            "https://evil.example", "null", "https://video.example", "https://video.example:8443.evil.example",
-            "https://user@video.example:8443", "https://evil.example/https://video.example:8443", "",
+            "https://evil.example", "null", "", "https://video.example", "http://video.example:8443",
+            "chrome-extension://video.example:8443", "video.example:8443", "https://video.example:8443.evil.example",
+            "https://user@video.example:8443", "https://evil.example/https://video.example:8443",
         ] {
             #expect(!allowed(foreign), "\(foreign)")
         }
+        #expect(!allowed("https://127.0.0.1:80", host: "127.0.0.1"))
+        #expect(!allowed("http://video.example.org", host: nil, tls: false, publicURL: "https://video.example.org"))
+        #expect(!allowed("https://video.example:8443", host: nil))
     }
 
     @Test func idsHaveOneSpelling() {

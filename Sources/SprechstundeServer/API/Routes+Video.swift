@@ -158,9 +158,7 @@ extension Application {
     /// a session token. Clients without an `Origin` header (no browser) are not affected.
     func checkSignalingOrigin(_ request: Request) throws {
         guard let origin = request.header("origin") else { return }
-        let own = [request.header("host"), settings.publicURL.map(Self.authority(ofOrigin:))]
-            .compactMap { $0.map(Self.normalizedAuthority) }
-        guard own.contains(Self.normalizedAuthority(Self.authority(ofOrigin: origin))) else {
+        if !Self.isOwnOrigin(origin, host: request.header("host"), tls: settings.tls, publicURL: settings.publicURL) {
             var error = HTTPError(
                 .forbidden,
                 "The signaling WebSocket may only be opened from this server's own video pages, not from \(origin). Behind a proxy that does not pass the Host header, set --public-url to the address browsers use."
@@ -170,17 +168,27 @@ extension Application {
         }
     }
 
-    /// `video.example.org:8443` of `https://video.example.org:8443` (the text itself if it has no scheme).
-    static func authority(ofOrigin origin: String) -> String {
-        guard let range = origin.range(of: "://") else { return origin }
-        let rest = origin[range.upperBound...]
-        return String(rest.prefix { $0 != "/" })
+    /// Whether `origin` is this server as the browser sees it: the request's `Host` with the
+    /// scheme the server speaks (either, for a plain server that may sit behind a TLS proxy),
+    /// or `publicURL`.
+    static func isOwnOrigin(_ origin: String, host: String?, tls: Bool, publicURL: String?) -> Bool {
+        guard let seen = normalizedOrigin(origin) else { return false }
+        if let publicURL, normalizedOrigin(publicURL) == seen { return true }
+        guard let host else { return false }
+        return (tls ? ["https"] : ["http", "https"]).contains { normalizedOrigin("\($0)://\(host)") == seen }
     }
 
-    /// Lower case, without the default ports, so that `Host: x:443` matches `https://x`.
-    static func normalizedAuthority(_ authority: String) -> String {
-        let lowered = authority.lowercased()
-        for port in [":443", ":80"] where lowered.hasSuffix(port) { return String(lowered.dropLast(port.count)) }
-        return lowered
+    /// `https://video.example:8443` in lower case, without the scheme's default port; nil for
+    /// anything but an http or https origin without user information or path.
+    static func normalizedOrigin(_ text: String) -> String? {
+        let lowered = text.lowercased()
+        for (scheme, port) in [("https", ":443"), ("http", ":80")] where lowered.hasPrefix(scheme + "://") {
+            var authority = lowered.dropFirst(scheme.count + 3)
+            if authority.hasSuffix("/") { authority = authority.dropLast() }
+            guard !authority.isEmpty, !authority.contains(where: { "/@?#\\ ".contains($0) }) else { return nil }
+            if authority.hasSuffix(port) { authority = authority.dropLast(port.count) }
+            return "\(scheme)://\(authority)"
+        }
+        return nil
     }
 }
