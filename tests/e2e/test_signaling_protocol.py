@@ -833,8 +833,10 @@ def test_the_session_names_the_practices_privacy_policy(server, api, video_call,
     reloaded = practice_api.get("/video/api/session", token=session["token"], expect=200).json()
     assert reloaded["privacy_url"] == policy
 
-    # Only http and https addresses: a javascript: link would run in the page.
-    refused = subprocess.run(
-        [str(BINARY), "demo", "--port", "0", "--data-dir", str(tmp_path / "refused"), "--privacy-url",
-         "javascript:alert(1)"], capture_output=True, text=True, timeout=30)
-    assert refused.returncode != 0 and "--privacy-url" in refused.stderr, refused.stderr
+    # Only plain http and https addresses: a javascript: link would run in the page.
+    for bad in ["javascript:alert(1)", "https://praxis.example/ javascript:", "https://user:pw@praxis.example",
+                "https://praxis.example:99999/", "https://%00/"]:
+        refused = subprocess.run(
+            [str(BINARY), "demo", "--port", "0", "--data-dir", str(tmp_path / "refused"), "--privacy-url", bad],
+            capture_output=True, text=True, timeout=30)
+        assert refused.returncode != 0 and "--privacy-url" in refused.stderr, (bad, refused.stderr)

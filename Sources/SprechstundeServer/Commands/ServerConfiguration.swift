@@ -136,8 +136,14 @@ public struct ServerConfiguration: Sendable {
         }
         if let seconds = try options.int("overtime-grace-seconds", in: 0...86_400) { overtimeGraceSeconds = seconds }
         if let url = options.string("privacy-url") {
+            // A plain address: no spaces or control characters, no user name, a real port.
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
-                parsed.host?.isEmpty == false, url.count <= 2000
+                let host = parsed.host, !host.isEmpty,
+                host.allSatisfy({ $0.isLetter || $0.isNumber || ".-:[]".contains($0) }), parsed.user == nil,
+                (parsed.port ?? 443) >= 1 && (parsed.port ?? 443) <= 65535, url.count <= 2000,
+                !url.unicodeScalars.contains(where: {
+                    $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
+                })
             else {
                 throw UsageError(
                     description:
