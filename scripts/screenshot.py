@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Takes the README's screenshot of a real call: a demo server, a doctor who signs in and a
-patient who enters with the TAN, each in headless Chromium with Chromium's fake camera.
+"""Takes the README's screenshots of a real call: a demo server, a doctor who signs in and a
+patient who enters with the TAN, each in headless Chromium with Chromium's fake camera. The
+doctor's page is a desktop window, the patient's a phone (390 x 844, as Chromium emulates one).
 
     .build/e2e-venv/bin/python scripts/screenshot.py [OUTPUT.png]   (default docs/images/call.png)
+
+The patient's phone goes beside it, as OUTPUT-phone.png (docs/images/call-phone.png).
 
 Needs a built binary (`swift build`, or SPRECHSTUNDE_BIN) and chromium + chromium-driver.
 """
@@ -27,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 BINARY = os.environ.get("SPRECHSTUNDE_BIN", str(REPO / ".build" / "debug" / "sprechstunde"))
 
 
-def browser(language: str) -> webdriver.Chrome:
+def browser(language: str, phone: bool = False) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/lib/chromium/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--use-fake-device-for-media-stream",
@@ -37,7 +40,17 @@ def browser(language: str) -> webdriver.Chrome:
         options.add_argument(flag)
     # Headless Chromium takes the page language from this preference, not from --lang.
     options.add_experimental_option("prefs", {"intl.accept_languages": language})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    if phone:
+        options.add_experimental_option("mobileEmulation", {
+            "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1, "touch": True},
+            "userAgent": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) "
+                         "Chrome/120.0 Mobile Safari/537.36"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    if phone:
+        # Phone browsers cannot share the screen; the page hides the button where that is so.
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+            "source": "try { delete MediaDevices.prototype.getDisplayMedia; } catch (e) {}"})
+    return driver
 
 
 def wait(what: str, probe, timeout: float = 60.0):
@@ -72,7 +85,7 @@ def main() -> None:
                 verify=ca).json()["data"]
             tan = next(user["tan"] for user in call["users"] if user["role_name"] == "tanuser")
 
-            doctor, patient = browser("en"), browser("en")
+            doctor, patient = browser("en"), browser("en", phone=True)
             drivers += [doctor, patient]
             doctor.get(f"{base}/video/{call['id']}")
             wait("the sign-in form", lambda: doctor.find_elements(By.ID, "signin-email"))
@@ -86,7 +99,9 @@ def main() -> None:
                     s.get("framesDecoded", 0) > 30 for s in page.execute_script(stats)))
             time.sleep(2)  # the quality indicator settles
             doctor.save_screenshot(str(output))
-            print(f"screenshot: {output}")
+            phone = output.with_name(f"{output.stem}-phone{output.suffix}")
+            patient.save_screenshot(str(phone))
+            print(f"screenshots: {output}, {phone}")
         finally:
             for driver in drivers:
                 driver.quit()
