@@ -17,6 +17,11 @@ public struct Request: Sendable {
     public var routeTemplate: String?
     /// Set by the server when the body was larger than this many bytes and was not read.
     public var bodyLimitExceeded: Int?
+    /// Set by the server: headers that must come once (`Request.singleHeaders`) but came more
+    /// often. `headers` keeps only the last, so which one counts would be a guess.
+    public var repeatedHeaders: [String] = []
+    /// Host (RFC 9112 requires a 400 for two), and those whose meaning two would make ambiguous.
+    public static let singleHeaders: Set<String> = ["host", "origin", "authorization", "content-type"]
 
     public init(
         method: String, path: String, queryItems: [(String, String)] = [], headers: [String: String] = [:],

@@ -85,6 +85,12 @@ public struct Router: Sendable {
         if let limit = request.bodyLimitExceeded {
             throw HTTPError(.payloadTooLarge, "The request body is larger than \(limit) bytes.")
         }
+        if let name = request.repeatedHeaders.first {
+            let spelled = name.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }
+            throw HTTPError(
+                .badRequest,
+                "The request carries the \(spelled.joined(separator: "-")) header more than once; send it once.")
+        }
         var request = request
         switch match(method: request.method, path: request.path) {
         case .found(let route, let parameters):

@@ -319,15 +319,20 @@ enum MHDCallbacks {
         method: UnsafePointer<CChar>?
     ) -> MHD_Result {
         let methodText = method.map { String(cString: $0) } ?? "GET"
+        let headers = collect(connection, .HEADER_KIND).map { ($0.0.lowercased(), $0.1) }
         var request = Request(
             method: methodText,
             path: url.map { String(cString: $0) } ?? "/",
             queryItems: collect(connection, .GET_ARGUMENT_KIND),
-            headers: Dictionary(collect(connection, .HEADER_KIND).map { ($0.0.lowercased(), $0.1) }) { _, last in last
-            },
+            headers: Dictionary(headers) { _, last in last },
             body: state.tooLarge ? [] : state.body,
             clientAddress: clientAddress(connection))
         if state.tooLarge { request.bodyLimitExceeded = server.configuration.maximumBodyBytes }
+        let single = headers.filter { Request.singleHeaders.contains($0.0) }
+        if single.count > 1 {
+            var seen: Set<String> = []
+            request.repeatedHeaders = single.compactMap { seen.insert($0.0).inserted ? nil : $0.0 }
+        }
         state.body = []
         if server.configuration.isSlow(request.method, request.path) {
             server.runSlowly(request, state, on: connection)

@@ -181,6 +181,15 @@ struct RouterTests {
         #expect((#expect(throws: HTTPError.self) { try router.handle(unknown) })?.status == .payloadTooLarge)
     }
 
+    @Test("a header that must come once but came twice is 400, naming it")
+    func repeatedHeader() {
+        var twice = request("GET", "/api/v2/users")
+        twice.repeatedHeaders = ["content-type"]
+        let error = #expect(throws: HTTPError.self) { try router.handle(twice) }
+        #expect(error?.status == .badRequest)
+        #expect(error?.message.contains("Content-Type header more than once") == true)
+    }
+
     @Test("routes are listed in the order added")
     func routeList() {
         #expect(router.routes.count == 10)

@@ -196,6 +196,33 @@ def test_one_address_holds_at_most_the_configured_connections(server_factory):
             connection.close()
 
 
+@pytest.mark.parametrize("path, repeated", [
+    ("/api/v2/users", "Host: evil.example"),
+    ("/api/v2/users", "Authorization: Bearer another-token"),
+    ("/video/signal", "Origin: https://evil.example"),
+])
+def test_a_header_that_must_come_once_twice_is_400(server, admin_token, path, repeated):
+    """Which of two Host, Authorization or Origin headers counts would be a guess (RFC 9112:
+    400 for two Host headers)."""
+    url = urllib.parse.urlsplit(server.base_url)
+    context = ssl.create_default_context(cafile=server.ca_path)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=url.hostname) as connection:
+        lines = [f"GET {path} HTTP/1.1", f"Host: {url.netloc}", f"Authorization: Bearer {admin_token}",
+                 f"Origin: {server.base_url}", "Upgrade: websocket", "Connection: Upgrade",
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", repeated]
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"more than once" in body, body
+
+
 def test_throttling_client_sign_in(fresh_server, fresh_api):
     client_id = fresh_server.config["client_credentials"]["client_id"]
     for attempt in range(10):
